@@ -1,0 +1,136 @@
+"""The database schema: gate runs, their sessions (shards) and test results.
+
+``gate_runs`` holds one row per trial of a gate (a local session, or one
+attempt of one CI run), ``gate_sessions`` one row per recorded shard of it, and
+``test_results`` one row per test of a session. Every query is scoped by gate
+and repository (an empty string for runs outside CI).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_REVISION = "0001"
+"""The Alembic revision this code reads and writes (``migrations/versions``)."""
+
+metadata = MetaData()
+
+_COUNT_COLUMNS = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "rerun")
+
+
+def _count_columns() -> list[Column[int]]:
+    return [Column(name, Integer, nullable=False, default=0) for name in _COUNT_COLUMNS]
+
+
+gate_runs = Table(
+    "gate_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("gate", String(200), nullable=False),
+    Column("repository", String(200), nullable=False, default=""),
+    Column("run_key", String(300), nullable=False),
+    Column("sources", String(100), nullable=False, default=""),
+    Column("event", String(50), nullable=False),
+    Column("branch", String(255)),
+    Column("commit_sha", String(64)),
+    Column("ci_provider", String(30)),
+    Column("ci_run_id", String(40)),
+    Column("attempt", Integer, nullable=False, default=1),
+    Column("workflow", String(255)),
+    Column("job", String(255)),
+    Column("url", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("duration_s", Float),
+    Column("exit_status", Integer),
+    Column("verdict", String(20), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("ci_status", String(30)),
+    Column("ci_conclusion", String(30)),
+    Column("ci_verdict", String(20)),
+    Column("ci_details", Text),
+    Column("has_test_data", Boolean, nullable=False, default=False),
+    Column("sessions", Integer, nullable=False, default=0),
+    *_count_columns(),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("gate", "repository", "run_key", name="uq_gate_runs_key"),
+    Index("ix_gate_runs_scope", "gate", "repository", "started_at"),
+    Index("ix_gate_runs_commit", "gate", "commit_sha"),
+)
+
+gate_sessions = Table(
+    "gate_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "run_id",
+        Integer,
+        ForeignKey("gate_runs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("shard", String(100), nullable=False, default=""),
+    Column("record_id", String(64), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("exit_status", Integer),
+    Column("verdict", String(20), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("hostname", String(255)),
+    Column("python_version", String(40)),
+    Column("pytest_version", String(40)),
+    Column("plugin_version", String(40)),
+    Column("xdist_workers", Integer, nullable=False, default=0),
+    Column("reruns", Integer),
+    Column("args", Text, nullable=False, default="[]"),
+    Column("selection", Text, nullable=False, default="{}"),
+    Column("collected", Integer),
+    *_count_columns(),
+    UniqueConstraint("run_id", "shard", name="uq_gate_sessions_shard"),
+)
+
+test_results = Table(
+    "test_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "run_id",
+        Integer,
+        ForeignKey("gate_runs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "session_id",
+        Integer,
+        ForeignKey("gate_sessions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("test_id", Text, nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Column("attempts", String(400), nullable=False),
+    Column("reruns", Integer, nullable=False, default=0),
+    Column("duration_s", Float, nullable=False, default=0.0),
+    Column("worker", String(40)),
+    Column("message", Text),
+    Column("signature", Text),
+    Column("longrepr", Text),
+    Column("file", Text),
+    Column("line", Integer),
+    Index("ix_test_results_run", "run_id"),
+)
+
+COUNT_COLUMNS = _COUNT_COLUMNS

@@ -1,0 +1,584 @@
+"""The store: gate runs, sessions and test results in any SQLAlchemy database.
+
+Every write is one transaction. SQLite runs in WAL mode with a busy timeout and
+takes its write lock when a write transaction begins, so concurrent writers
+queue instead of failing; other databases rely on unique keys and row locks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+
+from gate_tracker import schema
+from gate_tracker.exceptions import (
+    SchemaOutdatedError,
+    SchemaTooNewError,
+    StorageError,
+)
+from gate_tracker.records import FAILED_OUTCOMES, SessionRecord
+from gate_tracker.schema import COUNT_COLUMNS, gate_runs, gate_sessions, test_results
+from gate_tracker.verdicts import combine_verdicts
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_S = 30
+_VERSION_TABLE = "alembic_version"
+
+
+@dataclass
+class StoredRun:
+    """A gate run as stored: one trial of a gate, with its verdict."""
+
+    id: int
+    gate: str
+    repository: str
+    run_key: str
+    sources: str
+    event: str
+    branch: str | None
+    commit: str | None
+    ci_run_id: str | None
+    attempt: int
+    workflow: str | None
+    job: str | None
+    url: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    exit_status: int | None
+    verdict: str
+    reason: str
+    ci_status: str | None
+    ci_conclusion: str | None
+    has_test_data: bool
+    sessions: int
+    counts: dict[str, int]
+
+    @property
+    def trial_key(self) -> str:
+        """Attempts of one CI run share this key; other runs have their own."""
+        if self.ci_run_id:
+            return f"{self.repository}:{self.ci_run_id}"
+        return self.run_key
+
+
+@dataclass
+class RecordOutcome:
+    """What ``Store.record_session`` did."""
+
+    run_id: int
+    stored: bool
+    """False when the same session (same record id) was already stored."""
+
+
+def display_url(url: str) -> str:
+    """``url`` with any password hidden, fit for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return "<unparseable database URL>"
+
+
+def default_sqlite_url(directory: Path) -> str:
+    """The default database: ``.gate-tracker/gate.db`` under ``directory``."""
+    return f"sqlite:///{directory / '.gate-tracker' / 'gate.db'}"
+
+
+class Store:
+    """Reads and writes gate runs in one database.
+
+    Open with ``Store(url)``; the schema is created on first use of an empty
+    database. Close with ``close()`` or use the store as a context manager.
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.shown_url = display_url(url)
+        self.engine = _make_engine(url)
+        try:
+            self._check_schema(create=create)
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions -------------------------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """One write transaction; everything in it lands or nothing does."""
+        with self._translated("write to"):
+            with self.engine.connect().execution_options(
+                gate_tracker_write=True
+            ) as conn:
+                with conn.begin():
+                    yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """One read transaction, giving a consistent view."""
+        with self._translated("read"), self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except (OperationalError, DBAPIError) as err:
+            raise StorageError(
+                f"could not {action} the database {self.shown_url}: "
+                f"{_first_line(err.orig) if err.orig else err}. Check that it is "
+                "reachable and writable, then try again."
+            ) from err
+        except SQLAlchemyError as err:
+            raise StorageError(
+                f"could not {action} the database {self.shown_url}: {err}"
+            ) from err
+
+    # -- schema -------------------------------------------------------------
+
+    def _check_schema(self, *, create: bool) -> None:
+        revision = self.schema_revision()
+        if revision == schema.SCHEMA_REVISION:
+            return
+
+        if revision is None:
+            if not create:
+                raise StorageError(
+                    f"the database {self.shown_url} holds no gate-tracker data yet"
+                )
+            self._create_schema()
+            return
+
+        if revision in _known_revisions():
+            raise SchemaOutdatedError(
+                f"the database {self.shown_url} is at schema revision {revision}, "
+                f"this gate-tracker needs {schema.SCHEMA_REVISION}: run "
+                f"`gate-tracker --db URL db upgrade` first"
+            )
+
+        raise SchemaTooNewError(
+            f"the database {self.shown_url} has schema revision {revision}, "
+            "written by a newer gate-tracker; it is left untouched. Upgrade "
+            "gate-tracker to use it"
+        )
+
+    def schema_revision(self) -> str | None:
+        """The schema revision stored in the database, or None when empty."""
+        with self._translated("open"), self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(_VERSION_TABLE):
+                return None
+            row = conn.execute(sa.text(f"SELECT version_num FROM {_VERSION_TABLE}"))
+            return row.scalar()
+
+    def _create_schema(self) -> None:
+        try:
+            with self.writing() as conn:
+                schema.metadata.create_all(conn, checkfirst=True)
+                version = _version_table()
+                version.create(conn, checkfirst=True)
+                conn.execute(sa.delete(version))
+                conn.execute(
+                    sa.insert(version).values(version_num=schema.SCHEMA_REVISION)
+                )
+        except StorageError:
+            # Another process may have created the schema at the same moment.
+            if self.schema_revision() != schema.SCHEMA_REVISION:
+                raise
+
+    # -- writing --------------------------------------------------------------
+
+    def record_session(self, session: SessionRecord) -> RecordOutcome:
+        """Store one session as a shard of its gate run, in one transaction.
+
+        Storing a session whose record id is already stored changes nothing; a
+        different session for the same shard of the same gate run replaces it,
+        so a shard is stored once.
+        """
+        with self.writing() as conn:
+            run_id = self._ensure_run(conn, session)
+            existing = conn.execute(
+                sa.select(gate_sessions.c.id, gate_sessions.c.record_id).where(
+                    gate_sessions.c.run_id == run_id,
+                    gate_sessions.c.shard == session.shard,
+                )
+            ).first()
+            if existing is not None and existing.record_id == session.record_id:
+                return RecordOutcome(run_id=run_id, stored=False)
+            if existing is not None:
+                conn.execute(
+                    sa.delete(test_results).where(
+                        test_results.c.session_id == existing.id
+                    )
+                )
+                conn.execute(
+                    sa.delete(gate_sessions).where(gate_sessions.c.id == existing.id)
+                )
+
+            session_id = _insert_session(conn, run_id, session)
+            _insert_tests(conn, run_id, session_id, session)
+            self._refresh_run(conn, run_id, source=session.source)
+        return RecordOutcome(run_id=run_id, stored=True)
+
+    def _ensure_run(self, conn: Connection, session: SessionRecord) -> int:
+        key = (session.gate, session.repository, session.run_key)
+        ci = session.ci
+        values: dict[str, Any] = {
+            "gate": session.gate,
+            "repository": session.repository,
+            "run_key": session.run_key,
+            "sources": "",
+            "event": session.event,
+            "branch": session.branch,
+            "commit_sha": session.commit,
+            "ci_provider": ci.provider if ci else None,
+            "ci_run_id": ci.run_id if ci else None,
+            "attempt": (ci.run_attempt or 1) if ci else 1,
+            "workflow": ci.workflow if ci else None,
+            "job": ci.job if ci else None,
+            "url": ci.url if ci else None,
+            "started_at": session.started_at,
+            "finished_at": session.finished_at,
+            "duration_s": session.duration_s,
+            "verdict": session.verdict,
+            "reason": session.reason,
+            "recorded_at": datetime.now(timezone.utc),
+            **dict.fromkeys(COUNT_COLUMNS, 0),
+        }
+        return self.ensure_run_row(conn, key, values)
+
+    def ensure_run_row(
+        self, conn: Connection, key: tuple[str, str, str], values: dict[str, Any]
+    ) -> int:
+        """The id of the gate run ``key`` (gate, repository, run key).
+
+        The row is created from ``values`` when missing, and locked for the rest
+        of the transaction so concurrent writers of one run queue up.
+        """
+        insert_ignore(conn, gate_runs, values, ("gate", "repository", "run_key"))
+        gate, repository, run_key = key
+        row_id = conn.execute(
+            sa.select(gate_runs.c.id)
+            .where(
+                gate_runs.c.gate == gate,
+                gate_runs.c.repository == repository,
+                gate_runs.c.run_key == run_key,
+            )
+            .with_for_update()
+        ).scalar_one()
+        return int(row_id)
+
+    def _refresh_run(self, conn: Connection, run_id: int, *, source: str) -> None:
+        refresh_run(conn, run_id, add_source=source)
+
+    # -- reading --------------------------------------------------------------
+
+    def gates(self) -> list[tuple[str, str]]:
+        """Every (gate, repository) pair stored, sorted."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                sa.select(gate_runs.c.gate, gate_runs.c.repository)
+                .distinct()
+                .order_by(gate_runs.c.gate, gate_runs.c.repository)
+            )
+            return [(row.gate, row.repository) for row in rows]
+
+    def runs(
+        self,
+        gate: str,
+        *,
+        repository: str | None = None,
+        branch: str | None = None,
+        events: Sequence[str] | None = None,
+        commit: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[StoredRun]:
+        """Gate runs in scope, newest first."""
+        query = sa.select(gate_runs).where(gate_runs.c.gate == gate)
+        if repository is not None:
+            query = query.where(gate_runs.c.repository == repository)
+        if branch is not None:
+            query = query.where(gate_runs.c.branch == branch)
+        if events:
+            query = query.where(gate_runs.c.event.in_(list(events)))
+        if commit is not None:
+            query = query.where(gate_runs.c.commit_sha.startswith(commit))
+        query = query.order_by(gate_runs.c.started_at.desc(), gate_runs.c.id.desc())
+        query = query.limit(limit).offset(offset)
+
+        with self.reading() as conn:
+            return [stored_run(row._mapping) for row in conn.execute(query)]
+
+    def tests_of_note(
+        self, run_ids: Iterable[int]
+    ) -> dict[int, tuple[list[str], list[str]]]:
+        """For each run id: its failed tests and its tests that needed reruns."""
+        ids = list(run_ids)
+        notes: dict[int, tuple[list[str], list[str]]] = {i: ([], []) for i in ids}
+        if not ids:
+            return notes
+
+        query = (
+            sa.select(
+                test_results.c.run_id, test_results.c.test_id, test_results.c.outcome
+            )
+            .where(
+                test_results.c.run_id.in_(ids),
+                sa.or_(
+                    test_results.c.outcome.in_(FAILED_OUTCOMES),
+                    test_results.c.reruns > 0,
+                ),
+            )
+            .order_by(test_results.c.run_id, test_results.c.test_id)
+        )
+        with self.reading() as conn:
+            for row in conn.execute(query):
+                failed, rerun = notes[row.run_id]
+                if row.outcome in FAILED_OUTCOMES:
+                    failed.append(row.test_id)
+                else:
+                    rerun.append(row.test_id)
+        return notes
+
+
+def refresh_run(
+    conn: Connection, run_id: int, *, add_source: str | None = None
+) -> None:
+    """Recompute a gate run's verdict, counts and times from its parts.
+
+    The parts are the run's sessions plus, when CI data is stored, the verdict
+    derived from the CI conclusion.
+    """
+    run = conn.execute(sa.select(gate_runs).where(gate_runs.c.id == run_id)).one()
+    sessions = conn.execute(
+        sa.select(gate_sessions).where(gate_sessions.c.run_id == run_id)
+    ).all()
+
+    verdicts = [s.verdict for s in sessions]
+    if run.ci_verdict:
+        verdicts.append(run.ci_verdict)
+    values: dict[str, Any] = {
+        "verdict": combine_verdicts(verdicts) if verdicts else run.verdict,
+        "sessions": len(sessions),
+        "has_test_data": bool(sessions),
+    }
+    for column in COUNT_COLUMNS:
+        values[column] = sum(getattr(s, column) for s in sessions)
+    if sessions:
+        values["reason"] = "; ".join(
+            (f"{s.shard}: " if s.shard else "") + s.reason for s in sessions if s.reason
+        )
+        if run.ci_verdict is None:
+            values["started_at"] = min(_aware(s.started_at) for s in sessions)
+            values["finished_at"] = max(_aware(s.finished_at) for s in sessions)
+            values["duration_s"] = (
+                values["finished_at"] - values["started_at"]
+            ).total_seconds()
+            values["exit_status"] = max(
+                (s.exit_status for s in sessions if s.exit_status is not None),
+                default=None,
+            )
+    if add_source:
+        sources = set(filter(None, run.sources.split("+"))) | {add_source}
+        values["sources"] = "+".join(sorted(sources))
+
+    conn.execute(sa.update(gate_runs).where(gate_runs.c.id == run_id).values(**values))
+
+
+def insert_ignore(
+    conn: Connection, table: sa.Table, values: dict[str, Any], keys: Sequence[str]
+) -> None:
+    """Insert ``values`` unless a row with the same unique ``keys`` exists."""
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        conn.execute(
+            insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=list(keys))
+        )
+        return
+
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.insert(table).values(**values))
+    except IntegrityError:
+        pass
+
+
+def stored_run(row: Any) -> StoredRun:
+    """A ``StoredRun`` from a ``gate_runs`` row mapping."""
+    return StoredRun(
+        id=row["id"],
+        gate=row["gate"],
+        repository=row["repository"],
+        run_key=row["run_key"],
+        sources=row["sources"],
+        event=row["event"],
+        branch=row["branch"],
+        commit=row["commit_sha"],
+        ci_run_id=row["ci_run_id"],
+        attempt=row["attempt"],
+        workflow=row["workflow"],
+        job=row["job"],
+        url=row["url"],
+        started_at=_aware(row["started_at"]),
+        finished_at=_aware(row["finished_at"]) if row["finished_at"] else None,
+        duration_s=row["duration_s"],
+        exit_status=row["exit_status"],
+        verdict=row["verdict"],
+        reason=row["reason"],
+        ci_status=row["ci_status"],
+        ci_conclusion=row["ci_conclusion"],
+        has_test_data=bool(row["has_test_data"]),
+        sessions=row["sessions"],
+        counts={column: row[column] for column in COUNT_COLUMNS},
+    )
+
+
+def _insert_session(conn: Connection, run_id: int, session: SessionRecord) -> int:
+    counts = session.counts()
+    result = conn.execute(
+        sa.insert(gate_sessions).values(
+            run_id=run_id,
+            shard=session.shard,
+            record_id=session.record_id,
+            source=session.source,
+            started_at=session.started_at,
+            finished_at=session.finished_at,
+            duration_s=session.duration_s,
+            exit_status=session.exit_status,
+            verdict=session.verdict,
+            reason=session.reason,
+            hostname=session.hostname,
+            python_version=session.python_version,
+            pytest_version=session.pytest_version,
+            plugin_version=session.plugin_version,
+            xdist_workers=session.xdist_workers,
+            reruns=session.reruns,
+            args=json.dumps(session.args),
+            selection=json.dumps(session.selection),
+            collected=session.collected,
+            **{column: counts[column] for column in COUNT_COLUMNS},
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def _insert_tests(
+    conn: Connection, run_id: int, session_id: int, session: SessionRecord
+) -> None:
+    if not session.tests:
+        return
+
+    # One executemany for every row: the bulk of a recording's write cost.
+    rows = [
+        {
+            "run_id": run_id,
+            "session_id": session_id,
+            "test_id": t.test_id,
+            "outcome": t.outcome,
+            "attempts": ",".join(t.attempts),
+            "reruns": len(t.attempts) - 1,
+            "duration_s": t.duration_s,
+            "worker": t.worker,
+            "message": t.message,
+            "signature": t.signature,
+            "longrepr": t.longrepr,
+            "file": t.file,
+            "line": t.line,
+        }
+        for t in session.tests
+    ]
+    conn.execute(sa.insert(test_results), rows)
+
+
+def _version_table() -> sa.Table:
+    return sa.Table(
+        _VERSION_TABLE,
+        sa.MetaData(),
+        sa.Column("version_num", sa.String(32), primary_key=True),
+    )
+
+
+def _known_revisions() -> set[str]:
+    from gate_tracker.migrations import known_revisions
+
+    return known_revisions()
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as err:
+        raise StorageError(f"not a database URL: {display_url(url)!r} ({err})") from err
+
+    if parsed.get_backend_name() != "sqlite":
+        try:
+            return sa.create_engine(parsed, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, ImportError) as err:
+            raise StorageError(
+                f"cannot use the database {display_url(url)}: {err}"
+            ) from err
+
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    sa.event.listen(engine, "connect", _configure_sqlite)
+    sa.event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _begin_sqlite).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    # A write transaction takes the write lock at once: a deferred one that
+    # reads first can fail with "database is locked" without waiting.
+    if conn.get_execution_options().get("gate_tracker_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite returns naive datetimes; everything stored is UTC.
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def _first_line(error: object) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
