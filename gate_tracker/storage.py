@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -29,6 +30,9 @@ from gate_tracker.exceptions import (
 from gate_tracker.records import FAILED_OUTCOMES, SessionRecord
 from gate_tracker.schema import COUNT_COLUMNS, gate_runs, gate_sessions, test_results
 from gate_tracker.verdicts import combine_verdicts
+
+if TYPE_CHECKING:
+    from gate_tracker.migrations import SchemaVersion
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +162,11 @@ class Store:
     # -- schema -------------------------------------------------------------
 
     def _check_schema(self, *, create: bool) -> None:
-        revision = self.schema_revision()
-        if revision == schema.SCHEMA_REVISION:
+        version = self._stored_version()
+        if version.revision == schema.SCHEMA_REVISION:
             return
 
-        if revision is None:
+        if not version.stamped:
             if not create:
                 raise StorageError(
                     f"the database {self.shown_url} holds no gate-tracker data yet"
@@ -170,30 +174,50 @@ class Store:
             self._create_schema()
             return
 
-        if revision in _known_revisions():
-            raise SchemaOutdatedError(
-                f"the database {self.shown_url} is at schema revision {revision}, "
-                f"this gate-tracker needs {schema.SCHEMA_REVISION}: run "
-                f"`gate-tracker --db URL db upgrade` first"
+        known = _known_revisions()
+        if version.revision is not None and version.revision not in known:
+            raise SchemaTooNewError(
+                f"the database {self.shown_url} has schema revision "
+                f"{version.revision}, written by a newer gate-tracker; it is left "
+                "untouched. Upgrade gate-tracker to use it"
             )
 
-        raise SchemaTooNewError(
-            f"the database {self.shown_url} has schema revision {revision}, "
-            "written by a newer gate-tracker; it is left untouched. Upgrade "
-            "gate-tracker to use it"
+        # Behind: an older revision, or the base after a full downgrade.
+        if self.engine.dialect.name == "sqlite":
+            self._upgrade_schema(version.revision)
+            return
+        raise SchemaOutdatedError(
+            f"the database {self.shown_url} is at schema revision "
+            f"{version.revision or 'base'}, this gate-tracker needs "
+            f"{schema.SCHEMA_REVISION}: run `{upgrade_command(self.url)}` first"
         )
 
     def schema_revision(self) -> str | None:
         """The schema revision stored in the database, or None when empty."""
-        with self._translated("open"), self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table(_VERSION_TABLE):
-                return None
-            row = conn.execute(sa.text(f"SELECT version_num FROM {_VERSION_TABLE}"))
-            return row.scalar()
+        return self._stored_version().revision
+
+    def _stored_version(self) -> SchemaVersion:
+        from gate_tracker.migrations import stored_version
+
+        with self._translated("open"):
+            try:
+                with self.engine.connect() as conn:
+                    return stored_version(conn)
+            except sa.exc.DatabaseError as err:
+                if not _is_damaged_sqlite(err):
+                    raise
+                raise StorageError(
+                    f"{self.shown_url} is not a usable SQLite database "
+                    f"({_first_line(err.orig)}); it was left unchanged. Give the "
+                    "path of a gate-tracker database, or a new path to create one"
+                ) from err
 
     def _create_schema(self) -> None:
+        from gate_tracker.migrations import lock_schema
+
         try:
             with self.writing() as conn:
+                lock_schema(conn)
                 schema.metadata.create_all(conn, checkfirst=True)
                 version = _version_table()
                 version.create(conn, checkfirst=True)
@@ -205,6 +229,18 @@ class Store:
             # Another process may have created the schema at the same moment.
             if self.schema_revision() != schema.SCHEMA_REVISION:
                 raise
+
+    def _upgrade_schema(self, revision: str | None) -> None:
+        from gate_tracker.migrations import upgrade_schema
+
+        log.info(
+            "upgrading the schema of %s from %s to %s",
+            self.shown_url,
+            revision or "base",
+            schema.SCHEMA_REVISION,
+        )
+        with self._translated("upgrade"):
+            upgrade_schema(self.engine)
 
     # -- writing --------------------------------------------------------------
 
@@ -521,7 +557,9 @@ def _version_table() -> sa.Table:
     return sa.Table(
         _VERSION_TABLE,
         sa.MetaData(),
-        sa.Column("version_num", sa.String(32), primary_key=True),
+        sa.Column("version_num", sa.String(32), nullable=False),
+        # Named as Alembic names it, so both ways of creating a schema agree.
+        sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
     )
 
 
@@ -529,6 +567,22 @@ def _known_revisions() -> set[str]:
     from gate_tracker.migrations import known_revisions
 
     return known_revisions()
+
+
+def upgrade_command(url: str) -> str:
+    """The command that upgrades the schema of the database at ``url``."""
+    return f"gate-tracker --db {display_url(url)} db upgrade"
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url``, configured as the store configures its own."""
+    return _make_engine(url)
+
+
+def _is_damaged_sqlite(err: sa.exc.DatabaseError) -> bool:
+    # sqlite3 raises its base DatabaseError, not a subclass, for a file that is
+    # not a database or whose pages are damaged.
+    return type(err.orig) is sqlite3.DatabaseError
 
 
 def _make_engine(url: str) -> Engine:
