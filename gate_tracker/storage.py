@@ -27,7 +27,7 @@ from gate_tracker.exceptions import (
     SchemaTooNewError,
     StorageError,
 )
-from gate_tracker.records import FAILED_OUTCOMES, SessionRecord
+from gate_tracker.records import FAILED_OUTCOMES, SessionRecord, StoredRun
 from gate_tracker.schema import COUNT_COLUMNS, gate_runs, gate_sessions, test_results
 from gate_tracker.verdicts import combine_verdicts
 
@@ -38,43 +38,6 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_S = 30
 _VERSION_TABLE = "alembic_version"
-
-
-@dataclass
-class StoredRun:
-    """A gate run as stored: one trial of a gate, with its verdict."""
-
-    id: int
-    gate: str
-    repository: str
-    run_key: str
-    sources: str
-    event: str
-    branch: str | None
-    commit: str | None
-    ci_run_id: str | None
-    attempt: int
-    workflow: str | None
-    job: str | None
-    url: str | None
-    started_at: datetime
-    finished_at: datetime | None
-    duration_s: float | None
-    exit_status: int | None
-    verdict: str
-    reason: str
-    ci_status: str | None
-    ci_conclusion: str | None
-    has_test_data: bool
-    sessions: int
-    counts: dict[str, int]
-
-    @property
-    def trial_key(self) -> str:
-        """Attempts of one CI run share this key; other runs have their own."""
-        if self.ci_run_id:
-            return f"{self.repository}:{self.ci_run_id}"
-        return self.run_key
 
 
 @dataclass
@@ -197,20 +160,7 @@ class Store:
         return self._stored_version().revision
 
     def _stored_version(self) -> SchemaVersion:
-        from gate_tracker.migrations import stored_version
-
-        with self._translated("open"):
-            try:
-                with self.engine.connect() as conn:
-                    return stored_version(conn)
-            except sa.exc.DatabaseError as err:
-                if not _is_damaged_sqlite(err):
-                    raise
-                raise StorageError(
-                    f"{self.shown_url} is not a usable SQLite database "
-                    f"({_first_line(err.orig)}); it was left unchanged. Give the "
-                    "path of a gate-tracker database, or a new path to create one"
-                ) from err
+        return schema_version(self.engine)
 
     def _create_schema(self) -> None:
         from gate_tracker.migrations import lock_schema
@@ -567,6 +517,34 @@ def _known_revisions() -> set[str]:
     from gate_tracker.migrations import known_revisions
 
     return known_revisions()
+
+
+def schema_version(engine: Engine) -> SchemaVersion:
+    """The schema version stored in the database behind ``engine``.
+
+    Reads the version table with plain SQL, so Alembic is imported only when
+    an upgrade is due. Raises ``StorageError`` when the database cannot be
+    opened or is not a database at all.
+    """
+    from gate_tracker.migrations import stored_version
+
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as conn:
+            return stored_version(conn)
+    except sa.exc.DatabaseError as err:
+        if _is_damaged_sqlite(err):
+            raise StorageError(
+                f"{shown} is not a usable SQLite database ({_first_line(err.orig)}); "
+                "it was left unchanged. Give the path of a gate-tracker database, "
+                "or a new path to create one"
+            ) from err
+        raise StorageError(
+            f"could not open the database {shown}: {_first_line(err.orig)}. Check "
+            "that it is reachable and readable, then try again."
+        ) from err
+    except SQLAlchemyError as err:
+        raise StorageError(f"could not open the database {shown}: {err}") from err
 
 
 def upgrade_command(url: str) -> str:
