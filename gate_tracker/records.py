@@ -159,3 +159,40 @@ def session_to_dict(session: SessionRecord) -> dict[str, Any]:
 def _compact_test(test: dict[str, Any]) -> dict[str, Any]:
     # Passing tests are the bulk of a record: leave out their empty fields.
     return {key: value for key, value in test.items() if value is not None}
+
+
+@dataclass
+class StoredRun:
+    """A gate run as stored: one trial of a gate, with its verdict."""
+
+    id: int
+    gate: str
+    repository: str
+    run_key: str
+    sources: str
+    event: str
+    branch: str | None
+    commit: str | None
+    ci_run_id: str | None
+    attempt: int
+    workflow: str | None
+    job: str | None
+    url: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    exit_status: int | None
+    verdict: str
+    reason: str
+    ci_status: str | None
+    ci_conclusion: str | None
+    has_test_data: bool
+    sessions: int
+    counts: dict[str, int]
+
+    @property
+    def trial_key(self) -> str:
+        """Attempts of one CI run share this key; other runs have their own."""
+        if self.ci_run_id:
+            return f"{self.repository}:{self.ci_run_id}"
+        return self.run_key
