@@ -202,28 +202,33 @@ class Store:
         so a shard is stored once.
         """
         with self.writing() as conn:
-            run_id = self._ensure_run(conn, session)
-            existing = conn.execute(
-                sa.select(gate_sessions.c.id, gate_sessions.c.record_id).where(
-                    gate_sessions.c.run_id == run_id,
-                    gate_sessions.c.shard == session.shard,
-                )
-            ).first()
-            if existing is not None and existing.record_id == session.record_id:
-                return RecordOutcome(run_id=run_id, stored=False)
-            if existing is not None:
-                conn.execute(
-                    sa.delete(test_results).where(
-                        test_results.c.session_id == existing.id
-                    )
-                )
-                conn.execute(
-                    sa.delete(gate_sessions).where(gate_sessions.c.id == existing.id)
-                )
+            return self.store_session(conn, session)
 
-            session_id = _insert_session(conn, run_id, session)
-            _insert_tests(conn, run_id, session_id, session)
-            self._refresh_run(conn, run_id, source=session.source)
+    def store_session(self, conn: Connection, session: SessionRecord) -> RecordOutcome:
+        """``record_session`` inside the caller's transaction ``conn``.
+
+        The collector uses it to store a CI run with all its sessions at once.
+        """
+        run_id = self._ensure_run(conn, session)
+        existing = conn.execute(
+            sa.select(gate_sessions.c.id, gate_sessions.c.record_id).where(
+                gate_sessions.c.run_id == run_id,
+                gate_sessions.c.shard == session.shard,
+            )
+        ).first()
+        if existing is not None and existing.record_id == session.record_id:
+            return RecordOutcome(run_id=run_id, stored=False)
+        if existing is not None:
+            conn.execute(
+                sa.delete(test_results).where(test_results.c.session_id == existing.id)
+            )
+            conn.execute(
+                sa.delete(gate_sessions).where(gate_sessions.c.id == existing.id)
+            )
+
+        session_id = _insert_session(conn, run_id, session)
+        _insert_tests(conn, run_id, session_id, session)
+        self._refresh_run(conn, run_id, source=session.source)
         return RecordOutcome(run_id=run_id, stored=True)
 
     def _ensure_run(self, conn: Connection, session: SessionRecord) -> int:
