@@ -133,4 +133,29 @@ test_results = Table(
     Index("ix_test_results_run", "run_id"),
 )
 
+sync_state = Table(
+    "sync_state",
+    metadata,
+    # Where a collector stands for one gate, repository and scope (workflow,
+    # job, branch, events): the span of creation times it has fully stored,
+    # and what saves requests next time. Written in the same transaction as
+    # the runs it vouches for.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider", String(30), nullable=False),
+    Column("gate", String(200), nullable=False),
+    Column("repository", String(200), nullable=False),
+    Column("scope_key", String(64), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("covered_from", DateTime(timezone=True)),
+    Column("covered_to", DateTime(timezone=True)),
+    Column("workflow_id", String(40)),
+    Column("gate_workflows", Text, nullable=False, default="[]"),
+    Column("etags", Text, nullable=False, default="{}"),
+    Column("ignored", Text, nullable=False, default="{}"),
+    Column("synced_at", DateTime(timezone=True)),
+    UniqueConstraint(
+        "provider", "gate", "repository", "scope_key", name="uq_sync_state_scope"
+    ),
+)
+
 COUNT_COLUMNS = _COUNT_COLUMNS
