@@ -1,4 +1,4 @@
-"""The first schema: gate runs, their sessions (shards) and test results."""
+"""The first schema: gate runs, their sessions (shards), test results, sync state."""
 
 from __future__ import annotations
 
@@ -115,8 +115,29 @@ def upgrade() -> None:
     )
     op.create_index("ix_test_results_run", "test_results", ["run_id"])
 
+    op.create_table(
+        "sync_state",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("provider", sa.String(30), nullable=False),
+        sa.Column("gate", sa.String(200), nullable=False),
+        sa.Column("repository", sa.String(200), nullable=False),
+        sa.Column("scope_key", sa.String(64), nullable=False),
+        sa.Column("scope", sa.Text(), nullable=False),
+        sa.Column("covered_from", sa.DateTime(timezone=True)),
+        sa.Column("covered_to", sa.DateTime(timezone=True)),
+        sa.Column("workflow_id", sa.String(40)),
+        sa.Column("gate_workflows", sa.Text(), nullable=False),
+        sa.Column("etags", sa.Text(), nullable=False),
+        sa.Column("ignored", sa.Text(), nullable=False),
+        sa.Column("synced_at", sa.DateTime(timezone=True)),
+        sa.UniqueConstraint(
+            "provider", "gate", "repository", "scope_key", name="uq_sync_state_scope"
+        ),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("sync_state")
     op.drop_table("test_results")
     op.drop_table("gate_sessions")
     op.drop_table("gate_runs")
