@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from gate_tracker import schema
 from gate_tracker.cli import EXIT_NOT_MET, Context
@@ -60,8 +61,12 @@ def current(ctx: Context) -> None:
     newer than this gate-tracker.
     """
     shown = display_url(ctx.db_url)
-    with _engine(ctx.db_url) as engine:
-        version = schema_version(engine)
+    if _missing_sqlite_file(ctx.db_url):
+        # Connecting would create the file; a question should change nothing.
+        version = SchemaVersion(stamped=False, revision=None)
+    else:
+        with _engine(ctx.db_url) as engine:
+            version = schema_version(engine)
 
     click.echo(f"database: {shown}")
     click.echo(f"revision: {_describe(version)}")
@@ -96,6 +101,17 @@ def _refuse_newer(version: SchemaVersion, shown: str) -> None:
         f"by a newer gate-tracker (this one knows up to {schema.SCHEMA_REVISION}); "
         "it was left untouched. Upgrade gate-tracker instead"
     )
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    return database not in ("", ":memory:") and not Path(database).exists()
 
 
 @contextmanager
