@@ -146,12 +146,14 @@ sync_state = Table(
     Column("repository", String(200), nullable=False),
     Column("scope_key", String(64), nullable=False),
     Column("scope", Text, nullable=False),
+    Column("wanted_from", DateTime(timezone=True)),
     Column("covered_from", DateTime(timezone=True)),
     Column("covered_to", DateTime(timezone=True)),
     Column("workflow_id", String(40)),
     Column("gate_workflows", Text, nullable=False, default="[]"),
     Column("etags", Text, nullable=False, default="{}"),
     Column("ignored", Text, nullable=False, default="{}"),
+    Column("pending", Text, nullable=False, default="{}"),
     Column("synced_at", DateTime(timezone=True)),
     UniqueConstraint(
         "provider", "gate", "repository", "scope_key", name="uq_sync_state_scope"
