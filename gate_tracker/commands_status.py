@@ -13,6 +13,7 @@ import click
 from gate_tracker.cli import EXIT_NOT_MET, EXIT_OK, Context
 from gate_tracker.config import DEFAULT_BRANCH, DEFAULT_EVENTS, DEFAULT_REQUIRED
 from gate_tracker.exceptions import ConfigurationError
+from gate_tracker.github_actions import publish_status
 from gate_tracker.objective import ANY_BRANCH, Objective, Policy, evaluate
 from gate_tracker.records import StoredRun
 from gate_tracker.storage import Store
@@ -248,6 +249,12 @@ def headline(objective: Objective) -> str:
     is_flag=True,
     help="Print the documented JSON object instead of text.",
 )
+@click.option(
+    "--github-summary/--no-github-summary",
+    default=None,
+    help="Write the job summary and annotations of GitHub Actions (default: "
+    "when GITHUB_ACTIONS=true). Annotations go to stderr with --json.",
+)
 @click.pass_obj
 def status(
     ctx: Context,
@@ -259,6 +266,7 @@ def status(
     count_rerun_passes: bool,
     last: int | None,
     as_json: bool,
+    github_summary: bool | None,
 ) -> None:
     """Check the objective: N consecutive clean passes of the gate.
 
@@ -290,6 +298,9 @@ def status(
         from gate_tracker.status_text import render_status
 
         render_status(document, objective)
+    publish_status(
+        document, enabled=github_summary, stream=sys.stderr if as_json else None
+    )
     sys.exit(EXIT_OK if objective.met else EXIT_NOT_MET)
 
 
