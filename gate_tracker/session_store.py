@@ -21,6 +21,7 @@ import pytest
 
 from gate_tracker import __version__, environment
 from gate_tracker.exceptions import GateTrackerWarning
+from gate_tracker.github_actions import publish_session
 from gate_tracker.record_file import write_record
 from gate_tracker.recording import build_tests
 from gate_tracker.records import SessionRecord
@@ -97,6 +98,7 @@ def record_session_safely(recorder: Recorder, session: pytest.Session, exitstatu
     if recorder.record_path is not None:
         _write_record_file(result)
     _store(result, Path(session.config.rootpath))
+    publish_session(record)  # the job summary, inside GitHub Actions only
     return result
 
 
