@@ -127,7 +127,10 @@ class Recorder:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.reports.append(report)
 
-    def pytest_keyboard_interrupt(self) -> None:
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest stops for collection errors by raising an interrupt of its own.
+        if excinfo.errisinstance(pytest.Session.Interrupted):
+            return
         self.interrupted = self.interrupted or "KeyboardInterrupt"
 
     def pytest_internalerror(self) -> None:

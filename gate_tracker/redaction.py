@@ -117,6 +117,7 @@ _SIGNATURE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b[0-9a-f]{12,64}\b"), "<hex>"),
     (re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.@+\-]+){2,}[\\/]?"), "<path>"),
     (re.compile(r"\b(?:gw|worker)\d+\b"), "<worker>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"), "<ip>"),
     (re.compile(r"(?<![\w<])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"), "<n>"),
     (re.compile(r"\s+"), " "),
 )

@@ -50,6 +50,8 @@ class SaveResult:
     problems: list[str] = field(default_factory=list)
     record_path: Path | None = None
     pytest_session: Any = None
+    warned: bool = False
+    """True when pytest's warnings summary shows the problems already."""
 
     @property
     def ok(self) -> bool:
@@ -65,7 +67,7 @@ class SaveResult:
             f"({where}) - {session.reason}"
         )
         lines = [(line, {colour: True, "bold": True})]
-        for problem in self.problems:
+        for problem in [] if self.warned else self.problems:
             lines.append((f"gate-tracker: warning: {problem}", {"yellow": True}))
         return lines
 
@@ -227,12 +229,15 @@ def _write_record_file(result: SaveResult) -> None:
 
 def _warn(result: SaveResult, problem: str) -> None:
     result.problems.append(problem)
+    if not result.pytest_session.config.pluginmanager.has_plugin("warnings"):
+        return
     try:
         warnings.warn(GateTrackerWarning(problem), stacklevel=2)
     except Warning:
         # Warnings are errors in this session (-W error): the summary line
-        # still reports the problem, and the session's outcome is unchanged.
-        pass
+        # reports the problem instead, and the session's outcome is unchanged.
+        return
+    result.warned = True
 
 
 def _update_exit_status(result: SaveResult) -> None:

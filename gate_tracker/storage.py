@@ -353,6 +353,19 @@ class Store:
         return notes
 
 
+def update_session_exit_status(store: Store, session: SessionRecord) -> None:
+    """Store ``session.exit_status`` for the already stored ``session``."""
+    with store.writing() as conn:
+        run_id = conn.execute(
+            sa.update(gate_sessions)
+            .where(gate_sessions.c.record_id == session.record_id)
+            .values(exit_status=session.exit_status)
+            .returning(gate_sessions.c.run_id)
+        ).scalar()
+        if run_id is not None:
+            refresh_run(conn, int(run_id))
+
+
 def refresh_run(
     conn: Connection, run_id: int, *, add_source: str | None = None
 ) -> None:

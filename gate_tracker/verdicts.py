@@ -51,11 +51,12 @@ def session_verdict(
     if completeness.internal_error:
         return "incomplete", "pytest stopped with an internal error"
 
+    if completeness.collection_errors:
+        return "incomplete", _plural(completeness.collection_errors, "collection error")
+
     if completeness.interrupted:
-        return (
-            "cancelled",
-            f"interrupted ({completeness.interrupted}) before any failure",
-        )
+        reason = f"interrupted ({completeness.interrupted}) before any failure"
+        return "cancelled", reason
 
     problem = _incompleteness(tests, completeness)
     if problem:
@@ -63,17 +64,13 @@ def session_verdict(
 
     rerun = [t.test_id for t in tests if t.was_rerun]
     if rerun:
-        return "flaky-pass", _plural(
-            len(rerun), "test"
-        ) + " passed on rerun: " + _sample(rerun)
+        reason = _plural(len(rerun), "test") + " passed on rerun: " + _sample(rerun)
+        return "flaky-pass", reason
 
     return "pass", f"{_plural(len(tests), 'test')} passed on the first attempt"
 
 
 def _incompleteness(tests: Sequence[TestRecord], completeness: Completeness) -> str:
-    if completeness.collection_errors:
-        return _plural(completeness.collection_errors, "collection error")
-
     if completeness.narrowed_by:
         return "selection narrowed by " + ", ".join(completeness.narrowed_by)
 
