@@ -91,6 +91,10 @@ def _attach_commands() -> None:
     main.add_command(commands_status.runs)
     import_group.add_command(commands_records.import_record)
 
+    from gate_tracker import commands_junit
+
+    import_group.add_command(commands_junit.import_junit)
+
     from gate_tracker import commands_db
 
     main.add_command(commands_db.db_group)
