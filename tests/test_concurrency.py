@@ -1,0 +1,156 @@
+"""Concurrent writers in separate processes: every run stored exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from gate_tracker.storage import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+WRITERS = 8
+TIMEOUT_S = 120
+RUNS_PER_WRITER = 5
+SHARDED_RUN = 500
+REPEATED_RUN = 600
+
+# Each writer says it is ready once imported, waits for the go file so that
+# all of them hit the database at once, opens the store (a fresh database:
+# they race to create the schema too) and records its sessions, printing
+# what record_session said about each.
+_WRITER = """
+import json, sys, time
+from pathlib import Path
+from gate_tracker.storage import Store
+from tests.conftest import build_session, TestRecord
+
+url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+specs = json.loads(sys.argv[4])
+ready.touch()
+while not go.exists():
+    time.sleep(0.005)
+with Store(url) as store:
+    for spec in specs:
+        tests = [
+            TestRecord(f"tests/test_e2e.py::test_{n}", "passed", ["passed"], 0.1)
+            for n in range(spec["tests"])
+        ]
+        session = build_session(spec["index"], shard=spec["shard"], tests=tests,
+                                verdict=spec["verdict"])
+        session.record_id = spec["record_id"]
+        outcome = store.record_session(session)
+        print(json.dumps({**spec, "run_id": outcome.run_id, "stored": outcome.stored}))
+"""
+
+
+def _run_writers(
+    url: str, tmp_path: Path, work: list[list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Start one process per item of ``work`` at once; what each one stored."""
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ready = [tmp_path / f"ready-{n}" for n in range(len(work))]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, url, str(flag), str(go), json.dumps(specs)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for flag, specs in zip(ready, work, strict=True)
+    ]
+    deadline = time.monotonic() + TIMEOUT_S
+    while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+
+    outcomes = []
+    for writer in writers:
+        out, err = writer.communicate(timeout=TIMEOUT_S)
+        assert writer.returncode == 0, err
+        outcomes.extend(json.loads(line) for line in out.splitlines())
+    return outcomes
+
+
+def _spec(
+    index: int, *, shard: str = "", record_id: str | None = None, verdict: str = "pass"
+) -> dict[str, Any]:
+    return {
+        "index": index,
+        "shard": shard,
+        "record_id": record_id or f"rec-{index}-{shard}",
+        "tests": 20,
+        "verdict": verdict,
+    }
+
+
+def _writer_work(writer: int) -> list[dict[str, Any]]:
+    """One writer's share: a shard of one run, a repeated record, own runs."""
+    return [
+        _spec(
+            SHARDED_RUN, shard=str(writer), verdict="fail" if writer == 3 else "pass"
+        ),
+        _spec(REPEATED_RUN, record_id="one-record-uploaded-eight-times"),
+        *(_spec(writer * RUNS_PER_WRITER + n) for n in range(RUNS_PER_WRITER)),
+    ]
+
+
+def _table_counts(url: str) -> dict[str, int]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        counts = {
+            table: conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("gate_runs", "gate_sessions", "test_results")
+        }
+    engine.dispose()
+    return counts
+
+
+@pytest.mark.slow
+def test_eight_writers_at_once_store_every_run_exactly_once(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    """Distinct runs, shards of one run and one record repeated, all at once."""
+    work = [_writer_work(writer) for writer in range(WRITERS)]
+
+    outcomes = _run_writers(any_db_url, tmp_path, work)
+
+    own = [o for o in outcomes if o["index"] < SHARDED_RUN]
+    sharded = [o for o in outcomes if o["index"] == SHARDED_RUN]
+    repeated = [o for o in outcomes if o["index"] == REPEATED_RUN]
+    assert len(own) == WRITERS * RUNS_PER_WRITER and all(o["stored"] for o in own)
+    assert len({o["run_id"] for o in own}) == len(own)
+    assert len({o["run_id"] for o in sharded}) == 1
+    assert all(o["stored"] for o in sharded)
+    assert Counter(o["stored"] for o in repeated) == {True: 1, False: WRITERS - 1}
+    assert len({o["run_id"] for o in repeated}) == 1
+
+    assert _table_counts(any_db_url) == {
+        "gate_runs": len(own) + 2,
+        "gate_sessions": len(own) + WRITERS + 1,
+        "test_results": (len(own) + WRITERS + 1) * 20,
+    }
+    with Store(any_db_url) as store:
+        runs = {int(run.ci_run_id or 0) - 1000: run for run in store.runs("e2e-gate")}
+    assert sorted(runs) == [*range(len(own)), SHARDED_RUN, REPEATED_RUN]
+    shards = runs[SHARDED_RUN]
+    assert (shards.sessions, shards.counts["passed"], shards.verdict) == (
+        WRITERS,
+        WRITERS * 20,
+        "fail",
+    )
+    assert (runs[REPEATED_RUN].sessions, runs[REPEATED_RUN].counts["passed"]) == (
+        1,
+        20,
+    )
