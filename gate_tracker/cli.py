@@ -99,5 +99,9 @@ def _attach_commands() -> None:
 
     main.add_command(commands_db.db_group)
 
+    from gate_tracker import commands_flaky
+
+    main.add_command(commands_flaky.flaky)
+
 
 _attach_commands()
