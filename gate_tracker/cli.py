@@ -99,6 +99,10 @@ def _attach_commands() -> None:
 
     main.add_command(commands_db.db_group)
 
+    from gate_tracker import commands_prune
+
+    main.add_command(commands_prune.prune)
+
     from gate_tracker import commands_flaky
 
     main.add_command(commands_flaky.flaky)
