@@ -56,6 +56,7 @@ _STATUS_OUTCOMES = {
     "error": "error",
 }
 _XFAIL_TYPE = "pytest.xfail"
+_REDACTION_SPAN = 2
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 _EPOCH = re.compile(r"(\d{9,13})(?:\.\d+)?")
@@ -445,8 +446,9 @@ def _failing_attempt(element: ET.Element) -> _Attempt:
     longrepr = text.strip() or message_attr.strip()
     return _Attempt(
         outcome,
-        message=redact(message)[:MESSAGE_LIMIT] or None,
-        longrepr=_cut(redact(longrepr)) or None,
+        message=redact(message[: _REDACTION_SPAN * MESSAGE_LIMIT])[:MESSAGE_LIMIT]
+        or None,
+        longrepr=_redacted_end(longrepr) or None,
     )
 
 
@@ -467,12 +469,19 @@ def _first_line(text: str) -> str:
     return ""
 
 
-def _cut(text: str) -> str:
-    # Keep the end, where the error is, as the plugin does.
-    if len(text) <= LONGREPR_LIMIT:
-        return text
-    dropped = len(text) - LONGREPR_LIMIT
-    return f"[... {dropped} characters cut ...]\n" + text[-LONGREPR_LIMIT:]
+def _redacted_end(text: str) -> str:
+    """The redacted end of ``text``, where the error is, as the plugin keeps it."""
+    # Only twice the kept length is redacted, which bounds the cost on huge
+    # texts; a secret would have to be longer than the limit to reach from
+    # the dropped part into the kept one.
+    dropped_first = max(len(text) - _REDACTION_SPAN * LONGREPR_LIMIT, 0)
+    redacted = redact(text[dropped_first:])
+    if not dropped_first and len(redacted) <= LONGREPR_LIMIT:
+        return redacted
+
+    kept = redacted[-LONGREPR_LIMIT:]
+    dropped = dropped_first + len(redacted) - len(kept)
+    return f"[... {dropped} characters cut ...]\n" + kept
 
 
 # -- values -------------------------------------------------------------------
@@ -500,7 +509,7 @@ def read_duration(value: str) -> tuple[float | None, str | None]:
     if seconds < 0:
         return None, "duration is negative; left at 0"
 
-    if seconds > NANOSECONDS_ABOVE_S and text.isdigit():
+    if seconds > NANOSECONDS_ABOVE_S and value.strip().isdigit():
         return seconds / 1e9, "duration looks like nanoseconds; read as such"
     return seconds, None
 
