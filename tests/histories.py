@@ -1,0 +1,90 @@
+"""Hand-built gate histories, recorded through the real Store.
+
+A history is written as one pattern per test, one mark per run:
+
+- ``P`` passed, ``F`` failed, ``E`` error, ``S`` skipped, ``-`` did not run;
+- ``R`` failed, then passed on rerun; ``C`` its worker crashed, then it passed.
+
+Run ``i`` starts ``i`` hours after ``start``; its verdict follows the real
+verdict rules from the tests in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from gate_tracker.records import TestRecord
+from gate_tracker.redaction import failure_signature
+from gate_tracker.storage import Store
+from gate_tracker.verdicts import Completeness, session_verdict
+from tests.conftest import T0, build_session
+
+_MARKS = {
+    "P": ("passed", ["passed"]),
+    "F": ("failed", ["failed"]),
+    "E": ("error", ["error"]),
+    "S": ("skipped", ["skipped"]),
+    "R": ("passed", ["failed", "passed"]),
+    "C": ("passed", ["crashed", "passed"]),
+}
+
+
+def make_record(test_id: str, mark: str, index: int, message: str | None) -> TestRecord:
+    """The record of ``test_id`` with ``mark`` in run ``index``."""
+    outcome, attempts = _MARKS[mark]
+    record = TestRecord(test_id, outcome, list(attempts), 0.25)
+    if mark in "FERC":
+        text = message or f"AssertionError: {test_id.rsplit('::')[-1]} got {index}"
+        record.message = text
+        record.signature = failure_signature(text)
+    return record
+
+
+def record_history(
+    store: Store,
+    patterns: Mapping[str, str],
+    *,
+    start: datetime = T0,
+    commits: Mapping[int, str] | None = None,
+    reruns_of: Mapping[int, int] | None = None,
+    messages: Mapping[str, str] | None = None,
+    **session: object,
+) -> list[int]:
+    """Record one run per pattern position; return the stored run ids.
+
+    ``commits`` gives run positions their own commit (others get one each).
+    ``reruns_of`` makes a position a CI re-run (attempt 2) of an earlier
+    position: same CI run id and commit. ``messages`` gives a test one failure
+    message for all its failures, so they share a signature.
+    """
+    commits = dict(commits or {})
+    reruns_of = reruns_of or {}
+    messages = messages or {}
+    length = max(len(pattern) for pattern in patterns.values())
+
+    run_ids = []
+    for index in range(length):
+        tests = [
+            make_record(test_id, pattern[index], index, messages.get(test_id))
+            for test_id, pattern in patterns.items()
+            if index < len(pattern) and pattern[index] != "-"
+        ]
+        verdict, _ = session_verdict(tests, Completeness())
+
+        # A re-run shares the CI run id and the commit of the run it retries.
+        trial = reruns_of.get(index, index)
+        recorded = store.record_session(
+            build_session(
+                index,
+                tests=tests,
+                verdict=verdict,
+                started_at=start + timedelta(hours=index),
+                commit=commits.get(trial, f"{trial:07x}" + "0" * 33),
+                run_id=str(1000 + trial),
+                attempt=1 if trial == index else 2,
+                **session,  # type: ignore[arg-type]
+            )
+        )
+        run_ids.append(recorded.run_id)
+    return run_ids
