@@ -49,6 +49,7 @@ def record_history(
     commits: Mapping[int, str] | None = None,
     reruns_of: Mapping[int, int] | None = None,
     messages: Mapping[str, str] | None = None,
+    first_run: int = 1000,
     **session: object,
 ) -> list[int]:
     """Record one run per pattern position; return the stored run ids.
@@ -56,7 +57,8 @@ def record_history(
     ``commits`` gives run positions their own commit (others get one each).
     ``reruns_of`` makes a position a CI re-run (attempt 2) of an earlier
     position: same CI run id and commit. ``messages`` gives a test one failure
-    message for all its failures, so they share a signature.
+    message for all its failures, so they share a signature. CI run ids count
+    from ``first_run``: give histories in one database distinct ranges.
     """
     commits = dict(commits or {})
     reruns_of = reruns_of or {}
@@ -81,7 +83,7 @@ def record_history(
                 verdict=verdict,
                 started_at=start + timedelta(hours=index),
                 commit=commits.get(trial, f"{trial:07x}" + "0" * 33),
-                run_id=str(1000 + trial),
+                run_id=str(first_run + trial),
                 attempt=1 if trial == index else 2,
                 **session,  # type: ignore[arg-type]
             )
