@@ -26,6 +26,8 @@ CI_DEFAULT_EVENT = "push"
 PLUGIN_SOURCE = "plugin"
 _SERVER_URL_ENV = "GITHUB_SERVER_URL"
 _DEFAULT_SERVER_URL = "https://github.com"
+_SHARD_LIMIT = 100
+"""The width of ``gate_sessions.shard``."""
 
 
 @click.command("junit")
@@ -102,7 +104,7 @@ def import_junit(
 
     sessions: list[tuple[Path, SessionRecord]] = []
     failures = 0
-    for path in paths:
+    for path, shard in zip(paths, _shards(paths, ci), strict=True):
         try:
             source = read_junit_path(path)
             session, warnings = session_from_junit(
@@ -113,7 +115,7 @@ def import_junit(
                 event=chosen_event,
                 started_at=start,
                 ci=ci,
-                shard=path.name if ci else "",
+                shard=shard,
             )
         except InputError as err:
             click.echo(f"gate-tracker: error: {err}", err=True)
@@ -175,6 +177,22 @@ def _ci_context(
         event=event or CI_DEFAULT_EVENT,
         url=f"{server}/{repository}/actions/runs/{run_id}/attempts/{run_attempt}",
     )
+
+
+def _shards(paths: tuple[Path, ...], ci: CIContext | None) -> list[str]:
+    """Each path's shard name: its own name in a CI run, none otherwise."""
+    if ci is None:
+        return [""] * len(paths)
+
+    names = [(path.name or path.resolve().name)[:_SHARD_LIMIT] for path in paths]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise click.UsageError(
+            "with --run-id each path is a shard named after it, and "
+            f"{', '.join(repeated)} names more than one path: pass the folders "
+            "that hold them instead, or rename them"
+        )
+    return names
 
 
 def _started_at(value: str | None) -> datetime | None:

@@ -14,9 +14,13 @@ from datetime import datetime, timedelta, timezone
 
 from dateutil import parser as dateparser
 
+from gate_tracker.exceptions import InputError
 from gate_tracker.recording import LONGREPR_LIMIT, MESSAGE_LIMIT
 from gate_tracker.records import FAILED_OUTCOMES, TestRecord
 from gate_tracker.redaction import failure_signature, redact
+
+MAX_DEPTH = 100
+"""Suites nested deeper than this are refused rather than read."""
 
 MAX_ATTEMPTS = 50
 """Attempts kept per test: the stored list of attempts has a bounded width."""
@@ -184,11 +188,14 @@ class CaseReader:
         self._duration_s = 0.0
 
     def read(self, document: Document, root: ET.Element) -> None:
-        """Read the testcases under ``root``, a <testsuites> or <testsuite>."""
+        """Read the testcases under ``root``, a <testsuites> or <testsuite>.
+
+        Raises ``InputError`` when suites nest deeper than ``MAX_DEPTH``.
+        """
         if local_name(root.tag) == "testsuite":
-            self._read_suite(document, root, parent=None)
+            self._read_suite(document, root, parent=None, depth=1)
         else:
-            self._walk(document, root, suite=None)
+            self._walk(document, root, suite=None, depth=1)
 
         self._check_counts(document, root)
         self._duration_s += self._document_seconds(document, root)
@@ -203,19 +210,36 @@ class CaseReader:
         self._warnings.note(code, document.name, document.line(element), text, detail)
 
     def _walk(
-        self, document: Document, element: ET.Element, suite: _Suite | None
+        self,
+        document: Document,
+        element: ET.Element,
+        suite: _Suite | None,
+        depth: int,
     ) -> None:
+        if depth > MAX_DEPTH:
+            raise InputError(
+                f"{document.name} line {document.line(element)}: suites nested "
+                f"more than {MAX_DEPTH} deep; this is not a report a test tool "
+                "wrote. Leave it out"
+            )
+
         for child in element:
             tag = local_name(child.tag)
             if tag == "testsuite":
-                self._read_suite(document, child, parent=suite)
+                self._read_suite(document, child, parent=suite, depth=depth + 1)
+            elif tag == "testsuites":
+                self._walk(document, child, suite, depth + 1)
             elif tag == "testcase":
                 self._read_case(document, child, suite)
             elif tag in ("failure", "error") and suite is not None:
                 self._read_suite_result(document, child, suite)
 
     def _read_suite(
-        self, document: Document, element: ET.Element, parent: _Suite | None
+        self,
+        document: Document,
+        element: ET.Element,
+        parent: _Suite | None,
+        depth: int,
     ) -> None:
         suite = _Suite(
             name=_attr(element, "name") or (parent.name if parent else ""),
@@ -228,7 +252,7 @@ class CaseReader:
             document.top_suite_seconds.append(seconds)
         self._note_times(document, element, seconds)
 
-        self._walk(document, element, suite)
+        self._walk(document, element, suite, depth)
 
     def _note_times(
         self, document: Document, element: ET.Element, seconds: float | None

@@ -188,6 +188,26 @@ def test_a_ci_run_gets_one_shard_per_path(sqlite_url: str, tmp_path: Path) -> No
     assert url == "https://github.com/acme/shop/actions/runs/4242/attempts/2"
 
 
+def test_in_a_ci_run_folders_name_the_shards_and_clashing_names_are_refused(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    for shard in ("shard-1", "shard-2"):
+        (tmp_path / shard).mkdir()
+        (tmp_path / shard / "junit.xml").write_text(PASSING.replace("pytest", shard))
+    options = ["--gate", "e2e", "--run-id", "8", "--repo", "acme/shop"]
+
+    clash = _import(sqlite_url, *sorted(tmp_path.glob("*/junit.xml")), *options)
+    folders = _import(sqlite_url, tmp_path / "shard-1", tmp_path / "shard-2", *options)
+
+    assert clash.exit_code == 2
+    assert "junit.xml names more than one path" in clash.stderr
+    assert folders.exit_code == 0, folders.output
+    shards = _rows(sqlite_url, sa.select(gate_sessions.c.shard))
+    assert sorted(shards) == [("shard-1",), ("shard-2",)]
+    [run] = _runs(sqlite_url)
+    assert run[3:5] == ("pass", 4)
+
+
 def test_a_ci_run_the_plugin_recorded_keeps_only_the_plugin_tests(
     sqlite_url: str, tmp_path: Path
 ) -> None:

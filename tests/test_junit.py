@@ -22,7 +22,7 @@ from gate_tracker.junit import (
     read_junit_paths,
     session_from_junit,
 )
-from gate_tracker.junit_testcases import MAX_ATTEMPTS, read_duration
+from gate_tracker.junit_testcases import MAX_ATTEMPTS, MAX_DEPTH, read_duration
 from gate_tracker.recording import LONGREPR_LIMIT
 from gate_tracker.records import CIContext, SessionRecord, TestRecord
 from gate_tracker.redaction import redact
@@ -632,6 +632,29 @@ def test_broken_documents_are_refused_naming_file_and_line(
         session_from_junit([("report.xml", content)], gate="e2e")
 
     assert str(raised.value).startswith(says)
+
+
+def test_suites_nested_beyond_reason_are_refused_not_a_crash() -> None:
+    depth = MAX_DEPTH + 5
+    xml = (
+        "<testsuites>"
+        + "<testsuite>" * depth
+        + "</testsuite>" * depth
+        + "</testsuites>"
+    )
+
+    with pytest.raises(InputError, match=f"nested more than {MAX_DEPTH} deep"):
+        _read(xml)
+
+
+def test_testsuites_inside_testsuites_are_read() -> None:
+    xml = (
+        "<testsuites><testsuites>"
+        '<testsuite name="inner"><testcase name="t"/></testsuite>'
+        "</testsuites></testsuites>"
+    )
+
+    assert list(_tests(xml)) == ["inner::t"]
 
 
 def test_a_truncated_file_names_its_path_and_line() -> None:
