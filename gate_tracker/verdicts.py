@@ -67,7 +67,7 @@ def session_verdict(
         reason = _plural(len(rerun), "test") + " passed on rerun: " + _sample(rerun)
         return "flaky-pass", reason
 
-    return "pass", f"{_plural(len(tests), 'test')} passed on the first attempt"
+    return "pass", f"{_plural(len(tests), 'test')}, none failed or needed a rerun"
 
 
 def _incompleteness(tests: Sequence[TestRecord], completeness: Completeness) -> str:

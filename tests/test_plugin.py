@@ -79,7 +79,7 @@ def test_passing_session_is_a_pass_with_header_and_summary(
     result.stdout.fnmatch_lines(
         [
             "gate-tracker: recording gate 'g' into sqlite:///*gate.db",
-            "gate-tracker: gate 'g' verdict pass (run 1) - 2 tests passed on the first attempt",
+            "gate-tracker: gate 'g' verdict pass (run 1) - 2 tests, none failed or needed a rerun",
         ]
     )
     [run] = runs(gate_db)
