@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
@@ -20,6 +22,7 @@ import pytest
 from gate_tracker.config import ENV_DB, ENV_GATE, ENV_SHARD
 
 RECORDER_KEY = pytest.StashKey["Recorder"]()
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _GROUP = "gate-tracker"
 
 
@@ -127,7 +130,9 @@ class Recorder:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.reports.append(report)
 
-    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    def pytest_keyboard_interrupt(
+        self, excinfo: pytest.ExceptionInfo[BaseException]
+    ) -> None:
         # pytest stops for collection errors by raising an interrupt of its own.
         if excinfo.errisinstance(pytest.Session.Interrupted):
             return
@@ -141,7 +146,8 @@ class Recorder:
         from gate_tracker.session_store import record_session_safely
 
         self._release_sigterm()
-        self.result = record_session_safely(self, session, int(exitstatus))
+        with _signals_held():
+            self.result = record_session_safely(self, session, int(exitstatus))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.result is None or self.config.get_verbosity() < 0 and self.result.ok:
@@ -174,6 +180,25 @@ class Recorder:
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         self.interrupted = "SIGTERM"
         raise KeyboardInterrupt("SIGTERM")
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM while the record is written.
+
+    CI cancellation sends SIGINT, then SIGTERM 7.5 s later: a second signal
+    must not tear the write that saves what the session saw.
+    """
+    try:
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _HELD_SIGNALS}
+    except ValueError:  # not the main thread: nothing to hold
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _database_url(config: pytest.Config) -> str:

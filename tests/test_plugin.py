@@ -617,3 +617,32 @@ def test_broken_record_file_is_named_in_the_error(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert f"{broken}: field session.verdict: missing" in result.stderr
+
+
+def test_sigterm_ends_the_session_through_pytest_and_keeps_what_ran(
+    pytester: pytest.Pytester, gate_db: str
+) -> None:
+    pytester.makepyfile(
+        test_a="""
+        import os, signal
+
+        def test_1():
+            pass
+
+        def test_2():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        def test_3():
+            pass
+        """
+    )
+
+    result = record(pytester, gate_db)
+
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    [run] = runs(gate_db)
+    assert (run.verdict, run.reason) == (
+        "cancelled",
+        "interrupted (SIGTERM) before any failure",
+    )
+    assert set(stored_tests(gate_db)) == {"test_a.py::test_1"}
