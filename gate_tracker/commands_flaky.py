@@ -13,6 +13,7 @@ import click
 
 from gate_tracker.cli import Context
 from gate_tracker.commands_status import resolve_scope, scope_options
+from gate_tracker.github_summaries import publish_flaky
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -59,6 +60,12 @@ def parse_duration(
     is_flag=True,
     help="Print the documented JSON object instead of tables.",
 )
+@click.option(
+    "--github-summary/--no-github-summary",
+    default=None,
+    help="Write the job summary and a warning annotation per flaky test in "
+    "GitHub Actions (default: when GITHUB_ACTIONS=true).",
+)
 @click.pass_obj
 def flaky(
     ctx: Context,
@@ -68,6 +75,7 @@ def flaky(
     events: tuple[str, ...],
     window: timedelta | None,
     as_json: bool,
+    github_summary: bool | None,
 ) -> None:
     """List flaky tests with their evidence, and broken tests apart.
 
@@ -99,8 +107,14 @@ def flaky(
     analysis = analyze(history, policy, now=until)
     if as_json:
         click.echo(json.dumps(analysis.to_dict(), indent=2))
-        return
-    _render(analysis)
+    else:
+        _render(analysis)
+    publish_flaky(
+        analysis.to_dict(),
+        db_url=ctx.db_url,
+        enabled=github_summary,
+        stream=sys.stderr if as_json else None,
+    )
 
 
 def _with_window(policy: FlakePolicy, window: timedelta) -> FlakePolicy:

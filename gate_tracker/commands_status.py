@@ -13,7 +13,7 @@ import click
 from gate_tracker.cli import EXIT_NOT_MET, EXIT_OK, Context
 from gate_tracker.config import DEFAULT_BRANCH, DEFAULT_EVENTS, DEFAULT_REQUIRED
 from gate_tracker.exceptions import ConfigurationError
-from gate_tracker.github_actions import publish_status
+from gate_tracker.github_summaries import publish_status
 from gate_tracker.objective import ANY_BRANCH, Objective, Policy, evaluate
 from gate_tracker.records import StoredRun
 from gate_tracker.storage import Store

@@ -18,7 +18,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from gate_tracker.records import OUTCOMES, SessionRecord, TestRecord
 from gate_tracker.redaction import redact
@@ -226,7 +226,8 @@ def escape_markdown(text: str) -> str:
     return _MARKUP.sub(r"\\\1", _LINE_BREAKS.sub(" ", text)).strip()
 
 
-def _code_span(text: str) -> str:
+def code_span(text: str) -> str:
+    """``text`` as a one-line Markdown code span, whatever backticks it holds."""
     # A code span shows HTML and Markdown literally: only backticks and line
     # breaks need care.
     text = _LINE_BREAKS.sub(" ", text)
@@ -236,10 +237,11 @@ def _code_span(text: str) -> str:
     return f"{fence}{padding}{text}{padding}{fence}"
 
 
-def _table_code(text: str) -> str:
+def table_code(text: str) -> str:
+    """``text`` as a code span fit for a table cell."""
     # GFM splits a table row into cells before it reads code spans, so a pipe
     # must be escaped even there; the cell then shows a plain pipe.
-    return _code_span(text.replace("|", "\\|"))
+    return code_span(text.replace("|", "\\|"))
 
 
 def _shorten(text: str, limit: int = MESSAGE_SHOWN) -> str:
@@ -247,7 +249,8 @@ def _shorten(text: str, limit: int = MESSAGE_SHOWN) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _duration(seconds: float | None) -> str:
+def shown_duration(seconds: float | None) -> str:
+    """``83.0`` as ``1 min 23 s``; None as ``-``."""
     if seconds is None:
         return "-"
     if seconds < 60:
@@ -256,12 +259,14 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
-def _verdict(verdict: str) -> str:
+def verdict_label(verdict: str) -> str:
+    """The verdict with a mark that shows it at a glance, escaped."""
     mark = _VERDICT_MARKS.get(verdict, "")
     return f"{mark} {escape_markdown(verdict)}".strip()
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a GFM table; the cells must be escaped already."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines.extend("| " + " | ".join(row) + " |" for row in rows)
     return lines
@@ -277,28 +282,24 @@ def session_summary_markdown(session: SessionRecord) -> str:
     title = f"### gate-tracker: {escape_markdown(session.gate)}"
     if session.shard:
         title += f" (shard {escape_markdown(session.shard)})"
-    lines = [
-        title,
-        "",
-        f"**{_verdict(session.verdict)}**: {escape_markdown(redact(session.reason))}",
-        "",
-    ]
+    reason = escape_markdown(redact(session.reason))
+    lines = [title, "", f"**{verdict_label(session.verdict)}**: {reason}", ""]
 
     header = ["verdict", "tests", *OUTCOMES, "rerun", "duration"]
     row = [
-        _verdict(session.verdict),
+        verdict_label(session.verdict),
         str(len(session.tests)),
         *(str(counts[outcome]) for outcome in OUTCOMES),
         str(counts["rerun"]),
-        _duration(session.duration_s),
+        shown_duration(session.duration_s),
     ]
-    lines += _table(header, [row])
+    lines += markdown_table(header, [row])
     lines += ["", _provenance(session)]
 
     notable = _notable_tests(session.tests)
     if notable:
         lines += ["", f"#### Failing and rerun tests ({len(notable)})", ""]
-        lines += _table(
+        lines += markdown_table(
             ["test", "outcome", "attempts", "message"],
             (_test_row(test) for test in notable[:TESTS_SHOWN]),
         )
@@ -335,7 +336,7 @@ def _notable_tests(tests: Sequence[TestRecord]) -> list[TestRecord]:
 def _test_row(test: TestRecord) -> list[str]:
     message = escape_markdown(_shorten(redact(test.message or "")))
     return [
-        _table_code(redact(test.test_id)),
+        table_code(redact(test.test_id)),
         escape_markdown(test.outcome),
         escape_markdown(" → ".join(test.attempts)),
         message or "-",
@@ -363,14 +364,15 @@ def publish_session(
         return False
 
 
-def publish_status(
-    status: Mapping[str, Any],
+def publish(
+    markdown: str,
+    annotations: Sequence[str],
     *,
     enabled: bool | None = None,
     stream: TextIO | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> bool:
-    """Write ``status``'s job summary and print its annotations on ``stream``.
+    """Append ``markdown`` to the job summary and print ``annotations``.
 
     ``enabled`` None means "when in GitHub Actions"; True writes them anyway
     (the summary only where ``GITHUB_STEP_SUMMARY`` names a file); False
@@ -378,189 +380,29 @@ def publish_status(
     carries JSON: GitHub reads workflow commands from both. Returns whether
     anything was published.
     """
-    if not _wanted(enabled, environ):
+    if not publishing_wanted(enabled, environ):
         return False
     if enabled:
         environ = {**environ, ENV_ACTIONS: "true"}
 
-    append_step_summary(status_summary_markdown(status), environ)
+    append_step_summary(markdown, environ)
     out = stream or sys.stdout
-    for annotation in status_annotations(status):
+    for annotation in annotations:
         print(annotation, file=out)
     out.flush()
     return True
 
 
-def _wanted(enabled: bool | None, environ: Mapping[str, str]) -> bool:
+def publishing_wanted(enabled: bool | None, environ: Mapping[str, str]) -> bool:
+    """A ``--github-summary`` flag's meaning: None is "when in GitHub Actions"."""
     if enabled is None:
         return in_github_actions(environ)
     return enabled
 
 
-# -- status ---------------------------------------------------------------------
-
-
-def status_summary_markdown(status: Mapping[str, Any]) -> str:
-    """The job-summary section for ``status``, from its ``--json`` document.
-
-    It gives the objective line, the CI streak when it differs, what ended
-    the streak and a table of the last runs in scope.
-    """
-    met = bool(status["met"])
-    mark = "✅" if met else "❌"
-    lines = [
-        f"### gate-tracker status: {escape_markdown(status['gate'])}",
-        "",
-        f"**{mark} {escape_markdown(status['message'])}**",
-        "",
-        _scope_line(status),
-    ]
-    if status.get("ci_streak") is not None and status["ci_streak"] != status["streak"]:
-        lines += [
-            "",
-            f"CI streak: {status['ci_streak']} consecutive green runs (the "
-            "difference is runs green only thanks to reruns or re-run attempts).",
-        ]
-
-    broken = status.get("broken_by")
-    if broken:
-        lines += [
-            "",
-            f"Streak ended by {_run_link(broken)}: "
-            f"{escape_markdown(broken.get('why') or broken['verdict'])}",
-        ]
-        lines += _tests_of_note_list(broken)
-
-    runs = status.get("runs") or []
-    if not runs:
-        lines += [
-            "",
-            "No runs in scope: record one with `pytest --gate NAME`, or collect "
-            "history with `gate-tracker collect github`.",
-        ]
-        return "\n".join(lines) + "\n"
-
-    lines += ["", f"#### Last {len(runs)} runs in scope", ""]
-    lines += _table(
-        [
-            "when (UTC)",
-            "commit",
-            "event",
-            "run",
-            "verdict",
-            "duration",
-            "tests of note",
-        ],
-        (_run_row(run) for run in runs),
-    )
-    return "\n".join(lines) + "\n"
-
-
-def status_annotations(status: Mapping[str, Any]) -> list[str]:
-    """Annotations for ``status``: an error when the objective is not met.
-
-    A met objective gives a notice. When a run green only thanks to reruns
-    ended the streak, each of its rerun tests also gets a warning on its file.
-    """
-    gate = str(status["gate"])
-    if status["met"]:
-        return [notice_annotation(status["message"], title=f"{gate}: objective met")]
-
-    message = str(status["message"])
-    broken = status.get("broken_by")
-    if broken:
-        message += f"; streak ended by {_run_label(broken)}: "
-        message += str(broken.get("why") or broken["verdict"])
-    elif not status.get("runs"):
-        message += "; no runs in scope"
-    annotations = [error_annotation(message, title=f"{gate}: objective not met")]
-
-    if broken:
-        warnings = [
-            warning_annotation(
-                f"passed only on rerun in {_run_label(broken)}, ending the streak",
-                title=f"flaky test {test}",
-                file=_test_file(test),
-            )
-            for test in broken.get("rerun_tests") or []
-        ]
-        annotations += capped_annotations(warnings)
-    return annotations
-
-
-def _run_label(run: Mapping[str, Any]) -> str:
-    if run.get("run_id"):
-        label = f"run {run['run_id']} attempt {run.get('attempt') or 1}"
-    else:
-        label = f"local run {run.get('id')}"
-    if run.get("commit"):
-        label += f" of {str(run['commit'])[:10]}"
-    return label
-
-
-def _scope_line(status: Mapping[str, Any]) -> str:
-    policy = status.get("policy") or {}
-    parts = []
-    if status.get("repository"):
-        parts.append(f"in {escape_markdown(status['repository'])}")
-    parts.append(f"on {escape_markdown(policy.get('branch') or 'any branch')}")
-    events = ", ".join(policy.get("events") or [])
-    if events:
-        parts.append(f"events {escape_markdown(events)}")
-    parts.append("strict" if policy.get("strict", True) else "rerun passes count")
-    return "Scope: " + " · ".join(parts)
-
-
-def _run_link(run: Mapping[str, Any], *, short: bool = False) -> str:
-    label = escape_markdown(_run_number(run) if short else _run_label(run))
-    url = run.get("url")
-    return f"[{label}]({url})" if url else label
-
-
-def _run_number(run: Mapping[str, Any]) -> str:
-    if run.get("run_id"):
-        return f"{run['run_id']}#{run.get('attempt') or 1}"
-    return f"local {run.get('id')}"
-
-
-def _run_row(run: Mapping[str, Any]) -> list[str]:
-    started = str(run.get("started_at") or "")[:16].replace("T", " ")
-    notes = "<br>".join(_tests_of_note_cells(run)) or "-"
-    return [
-        escape_markdown(started),
-        escape_markdown(str(run.get("commit") or "unknown")[:10]),
-        escape_markdown(str(run.get("event") or "")),
-        _run_link(run, short=True),
-        _verdict(str(run["verdict"])),
-        _duration(run.get("duration_s")),
-        notes,
-    ]
-
-
-def _tests_of_note_cells(run: Mapping[str, Any], limit: int = 3) -> list[str]:
-    cells = []
-    for label in ("failed", "rerun"):
-        tests = list(run.get(f"{label}_tests") or [])
-        if not tests:
-            continue
-        shown = ", ".join(_table_code(redact(test)) for test in tests[:limit])
-        more = f" and {len(tests) - limit} more" if len(tests) > limit else ""
-        cells.append(f"{label}: {shown}{more}")
-    return cells
-
-
-def _tests_of_note_list(run: Mapping[str, Any]) -> list[str]:
-    lines: list[str] = []
-    for label in ("failed", "rerun"):
-        tests = list(run.get(f"{label}_tests") or [])
-        if tests:
-            lines.append("")
-        for test in tests[:TESTS_SHOWN]:
-            lines.append(f"- {label}: {_code_span(redact(test))}")
-        if len(tests) > TESTS_SHOWN:
-            lines.append(f"- …and {len(tests) - TESTS_SHOWN} more {label} tests")
-    return lines
-
-
-def _test_file(test_id: str) -> str | None:
+def test_file_of(test_id: str) -> str | None:
+    """The file part of a pytest node id, or None when it has none."""
     return test_id.split("::", 1)[0] if "::" in test_id else None
+
+
+test_file_of.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

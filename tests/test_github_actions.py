@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from markdown_it import MarkdownIt
 
-from gate_tracker.cli import main
 from gate_tracker.github_actions import (
     ANNOTATIONS_SHOWN,
     SUMMARY_LIMIT_BYTES,
@@ -29,23 +25,10 @@ from gate_tracker.github_actions import (
 )
 from gate_tracker.records import SessionRecord, TestRecord
 from gate_tracker.storage import Store
+from tests.job_summaries import actions_env, cells, render
 
 SessionFactory = Callable[..., SessionRecord]
 TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
-
-
-def _render(markdown: str) -> str:
-    """HTML as GitHub-flavoured Markdown renders it (tables on, raw HTML kept)."""
-    return MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
-
-
-def _actions_env(summary: Path) -> dict[str, str]:
-    return {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
-
-
-def _cells(html: str) -> list[list[str]]:
-    rows = re.findall(r"<tr>(.*?)</tr>", html, re.S)
-    return [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S) for row in rows]
 
 
 # -- detection -----------------------------------------------------------------
@@ -76,7 +59,7 @@ def test_summary_is_appended_after_earlier_steps_with_a_blank_line(
     summary = tmp_path / "step_summary.md"
     summary.write_text("| a | b |\n|---|---|\n| 1 | 2 |\n", encoding="utf-8")
 
-    written = append_step_summary("### mine\n\nbody", _actions_env(summary))
+    written = append_step_summary("### mine\n\nbody", actions_env(summary))
 
     assert written is True
     assert summary.read_text(encoding="utf-8") == (
@@ -89,7 +72,7 @@ def test_summary_starts_a_missing_file_without_a_leading_blank_line(
 ) -> None:
     summary = tmp_path / "step_summary.md"
 
-    assert append_step_summary("hello\n\n\n", _actions_env(summary)) is True
+    assert append_step_summary("hello\n\n\n", actions_env(summary)) is True
 
     assert summary.read_text(encoding="utf-8") == "hello\n"
 
@@ -110,7 +93,7 @@ def test_nothing_is_written_when_github_gives_no_summary_file() -> None:
 def test_secrets_are_redacted_before_reaching_the_summary(tmp_path: Path) -> None:
     summary = tmp_path / "step_summary.md"
 
-    append_step_summary(f"token {TOKEN} and password=hunter2", _actions_env(summary))
+    append_step_summary(f"token {TOKEN} and password=hunter2", actions_env(summary))
 
     text = summary.read_text(encoding="utf-8")
     assert TOKEN not in text
@@ -125,7 +108,7 @@ def test_an_unwritable_summary_is_a_logged_warning_not_an_error(
     summary.mkdir()
 
     with caplog.at_level(logging.WARNING, logger="gate_tracker.github_actions"):
-        written = append_step_summary("hello", _actions_env(summary))
+        written = append_step_summary("hello", actions_env(summary))
 
     assert written is False
     assert f"cannot append to the job summary {summary}" in caplog.text
@@ -138,7 +121,7 @@ def test_a_summary_that_would_pass_githubs_limit_is_cut_at_a_line_end(
     summary.write_bytes(b"x" * (SUMMARY_LIMIT_BYTES - 1000) + b"\n")
     markdown = "\n".join(f"line {number:04d} é" for number in range(500))
 
-    written = append_step_summary(markdown, _actions_env(summary))
+    written = append_step_summary(markdown, actions_env(summary))
 
     data = summary.read_bytes()
     assert written is True
@@ -158,7 +141,7 @@ def test_a_full_summary_gets_nothing_more(
     summary.write_bytes(b"x" * SUMMARY_LIMIT_BYTES)
 
     with caplog.at_level(logging.WARNING, logger="gate_tracker.github_actions"):
-        written = append_step_summary("hello", _actions_env(summary))
+        written = append_step_summary("hello", actions_env(summary))
 
     assert written is False
     assert summary.stat().st_size == SUMMARY_LIMIT_BYTES
@@ -250,10 +233,10 @@ def test_annotation_location_prefers_the_recorded_file_and_line() -> None:
 def test_escaped_text_renders_literally_even_inside_a_table_cell() -> None:
     hostile = "<script>alert(1)</script> | *bold* _it_ [link](http://x) `code` &amp;"
 
-    html = _render(f"| cell |\n|---|\n| {escape_markdown(hostile)} |\n")
+    html = render(f"| cell |\n|---|\n| {escape_markdown(hostile)} |\n")
 
     assert "<script>" not in html
-    assert _cells(html)[1] == [
+    assert cells(html)[1] == [
         "&lt;script&gt;alert(1)&lt;/script&gt; | *bold* _it_ [link](http://x) "
         "`code` &amp;amp;"
     ]
@@ -274,10 +257,10 @@ def test_passing_session_summary_shows_verdict_counts_and_provenance(
 
     markdown = session_summary_markdown(session)
 
-    html = _render(markdown)
+    html = render(markdown)
     assert markdown.startswith("### gate-tracker: e2e-gate\n")
     assert "<strong>✅ pass</strong>: 1 test passed on the first attempt" in html
-    assert _cells(html)[:2] == [
+    assert cells(html)[:2] == [
         [
             "verdict",
             "tests",
@@ -314,12 +297,12 @@ def test_failing_session_summary_lists_failures_before_reruns(
     ]
     session = make_session(verdict="fail", tests=tests, shard="2/4")
 
-    html = _render(session_summary_markdown(session))
+    html = render(session_summary_markdown(session))
 
     assert "<h3>gate-tracker: e2e-gate (shard 2/4)</h3>" in html
     assert "<h4>Failing and rerun tests (2)</h4>" in html
-    assert _cells(html)[1][:4] == ["❌ fail", "3", "2", "1"]
-    assert _cells(html)[2:] == [
+    assert cells(html)[1][:4] == ["❌ fail", "3", "2", "1"]
+    assert cells(html)[2:] == [
         ["test", "outcome", "attempts", "message"],
         [
             "<code>tests/test_a.py::test_broken</code>",
@@ -346,11 +329,11 @@ def test_hostile_test_ids_and_messages_cannot_break_the_table(
 
     markdown = session_summary_markdown(session)
 
-    html = _render(markdown)
+    html = render(markdown)
     assert "<img" not in html
     assert "<b>" not in html
     assert TOKEN not in markdown
-    row = _cells(html)[-1]
+    row = cells(html)[-1]
     assert row == [
         "<code>tests/test_x.py::test_p[a|b-&lt;img src=x&gt;-`tick`]</code>",
         "failed",
@@ -379,138 +362,9 @@ def test_long_messages_are_shortened_in_the_table(make_session: SessionFactory) 
     tests = [TestRecord("t.py::test_long", "error", ["error"], message="x" * 500)]
     session = make_session(verdict="fail", tests=tests)
 
-    row = _cells(_render(session_summary_markdown(session)))[-1]
+    row = cells(render(session_summary_markdown(session)))[-1]
 
     assert row[3] == "x" * 199 + "…"
-
-
-# -- status: the command, its summary and its annotations ------------------------------
-
-
-FLAKY_TEST = "tests/test_a.py::test_flaky"
-
-
-@pytest.fixture
-def streak_db(
-    sqlite_url: str, make_session: SessionFactory, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    """Four CI runs on main, newest last: pass, flaky-pass, pass, pass."""
-    flaky = [TestRecord(FLAKY_TEST, "passed", ["failed", "passed"])]
-    with Store(sqlite_url) as store:
-        store.record_session(make_session(0))
-        store.record_session(make_session(1, verdict="flaky-pass", tests=flaky))
-        store.record_session(make_session(2))
-        store.record_session(make_session(3))
-    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GATE_TRACKER_DB"):
-        monkeypatch.delenv(name, raising=False)
-    return sqlite_url
-
-
-def _status(db: str, *args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(main, ["--db", db, "status", *args], env=env)
-
-
-def test_status_in_github_actions_writes_the_summary_and_an_error(
-    streak_db: str, tmp_path: Path
-) -> None:
-    summary = tmp_path / "summary.md"
-
-    result = _status(streak_db, "--gate", "e2e-gate", env=_actions_env(summary))
-
-    assert result.exit_code == 1
-    assert result.stdout.splitlines()[-2:] == [
-        "::error title=e2e-gate%3A objective not met::2/20 consecutive clean passes"
-        " - NOT MET; streak ended by run 1001 attempt 1 of 0000001000: passed only"
-        " thanks to reruns (flaky-pass); strict policy",
-        "::warning file=tests/test_a.py,title=flaky test tests/test_a.py%3A%3A"
-        "test_flaky::passed only on rerun in run 1001 attempt 1 of 0000001000,"
-        " ending the streak",
-    ]
-    html = _render(summary.read_text(encoding="utf-8"))
-    assert "<strong>❌ 2/20 consecutive clean passes - NOT MET</strong>" in html
-    assert "CI streak: 4 consecutive green runs" in html
-    assert "<li>rerun: <code>tests/test_a.py::test_flaky</code></li>" in html
-    rows = _cells(html)
-    assert rows[0][0] == "when (UTC)"
-    assert [row[4] for row in rows[1:]] == [
-        "✅ pass",
-        "✅ pass",
-        "⚠️ flaky-pass",
-        "✅ pass",
-    ]
-    assert rows[3][3] == (
-        '<a href="https://github.com/acme/shop/actions/runs/1001">1001#1</a>'
-    )
-    assert rows[3][6] == "rerun: <code>tests/test_a.py::test_flaky</code>"
-
-
-def test_status_met_gives_a_notice(streak_db: str, tmp_path: Path) -> None:
-    summary = tmp_path / "summary.md"
-
-    result = _status(streak_db, "--required", "2", env=_actions_env(summary))
-
-    assert result.exit_code == 0
-    assert result.stdout.splitlines()[-1] == (
-        "::notice title=e2e-gate%3A objective met::2/2 consecutive clean passes - MET"
-    )
-    assert "**✅ 2/2 consecutive clean passes - MET**" in summary.read_text("utf-8")
-
-
-def test_status_json_keeps_stdout_json_and_annotates_on_stderr(
-    streak_db: str, tmp_path: Path
-) -> None:
-    summary = tmp_path / "summary.md"
-
-    result = _status(streak_db, "--json", env=_actions_env(summary))
-
-    assert result.exit_code == 1
-    assert json.loads(result.stdout)["streak"] == 2
-    assert result.stderr.startswith("::error title=e2e-gate%3A objective not met::")
-    assert summary.is_file()
-
-
-def test_status_no_github_summary_writes_nothing_in_github_actions(
-    streak_db: str, tmp_path: Path
-) -> None:
-    summary = tmp_path / "summary.md"
-
-    result = _status(streak_db, "--no-github-summary", env=_actions_env(summary))
-
-    assert result.exit_code == 1
-    assert not re.search(r"^::", result.stdout, re.M)
-    assert not summary.exists()
-
-
-def test_status_outside_github_actions_writes_nothing_unless_asked(
-    streak_db: str, tmp_path: Path
-) -> None:
-    summary = tmp_path / "summary.md"
-    environ = {"GITHUB_STEP_SUMMARY": str(summary)}
-
-    plain = _status(streak_db, env=environ)
-    assert "::error" not in plain.stdout
-    assert not summary.exists()
-
-    asked = _status(streak_db, "--github-summary", env=environ)
-    assert "::error title=e2e-gate%3A objective not met::" in asked.stdout
-    assert "NOT MET" in summary.read_text(encoding="utf-8")
-
-
-def test_status_summary_says_when_no_runs_are_in_scope(
-    streak_db: str, tmp_path: Path
-) -> None:
-    summary = tmp_path / "summary.md"
-
-    result = _status(streak_db, "--branch", "release", env=_actions_env(summary))
-
-    assert result.exit_code == 1
-    assert result.stdout.splitlines()[-1] == (
-        "::error title=e2e-gate%3A objective not met::0/20 consecutive clean "
-        "passes - NOT MET; no runs in scope"
-    )
-    text = summary.read_text(encoding="utf-8")
-    assert "No runs in scope" in text
-    assert "Scope: on release" in text
 
 
 # -- the plugin: a summary of every recorded session -----------------------------------
@@ -535,7 +389,7 @@ SUITE = """
 
 def _github_job(monkeypatch: pytest.MonkeyPatch, summary: Path) -> None:
     for name, value in {
-        **_actions_env(summary),
+        **actions_env(summary),
         "GITHUB_RUN_ID": "4242",
         "GITHUB_RUN_ATTEMPT": "1",
         "GITHUB_REPOSITORY": "acme/shop",
@@ -564,8 +418,8 @@ def test_recorded_session_appends_its_table_to_the_job_summary(
     assert result.ret == 1
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("earlier step\n\n### gate-tracker: g\n")
-    html = _render(text)
-    rows = _cells(html)
+    html = render(text)
+    rows = cells(html)
     assert rows[1][:9] == ["❌ fail", "3", "2", "1", "0", "0", "0", "0", "2"]
     assert rows[2:] == [
         ["test", "outcome", "attempts", "message"],
