@@ -579,6 +579,21 @@ def burn_in(
     )
 
 
+def burn_in_lines(result: BurnIn) -> list[str]:
+    """Readable lines for ``status --commit``: the trials and the bound."""
+    head = (
+        f"Burn-in of {result.commit[:12]}: {_plural(result.trials, 'trial')}, "
+        f"{_plural(result.clean_passes, 'clean pass', 'clean passes')}, "
+        f"{result.rerun_passes} passed on rerun, {result.failures} failed"
+    )
+    if result.lower_bound is None:
+        return [head + ": no trials of this commit in scope."]
+    return [
+        f"{head}: the clean-pass rate is above {result.lower_bound:.3f} "
+        f"({result.confidence:.0%} confidence)."
+    ]
+
+
 def describe(result: Forecast) -> list[str]:
     """Readable lines for ``status``: the rate, the odds and what 20/20 proves."""
     rate = result.rate
@@ -637,6 +652,10 @@ def count_setting(settings: Settings, key: str, default: int) -> int:
             f"not {value}"
         )
     return value
+
+
+def _plural(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 def _rounded(value: float | None, digits: int = 6) -> float | None:

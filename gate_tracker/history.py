@@ -12,15 +12,28 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from gate_tracker.forecast import TrialOutcome
+from gate_tracker.forecast import (
+    BurnIn,
+    Forecast,
+    ForecastPolicy,
+    TrialOutcome,
+    burn_in,
+    burn_in_lines,
+    describe,
+    forecast,
+)
 from gate_tracker.records import FAILED_OUTCOMES
 from gate_tracker.schema import gate_runs, test_results
 from gate_tracker.storage import Store
 from gate_tracker.verdicts import CI_GREEN_VERDICTS, CLEAN_VERDICTS, NEUTRAL_VERDICTS
+
+if TYPE_CHECKING:
+    from gate_tracker.config import Settings
+    from gate_tracker.objective import Objective
 
 STREAM_ROWS = 5_000
 """Rows fetched per round trip while streaming test results."""
@@ -146,6 +159,71 @@ def load_trials(
         TrialOutcome(row.id, _aware(row.started_at), row.verdict in clean)
         for row in reversed(rows)
     ]
+
+
+@dataclass
+class Outlook:
+    """What ``status`` adds to the objective: the forecast and a burn-in."""
+
+    forecast: Forecast
+    burn_in: BurnIn | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``forecast`` (and, for one commit, ``burn_in``) of ``status --json``."""
+        document: dict[str, Any] = {"forecast": self.forecast.to_dict()}
+        if self.burn_in is not None:
+            document["burn_in"] = self.burn_in.to_dict()
+        return document
+
+    def lines(self) -> list[str]:
+        """Readable lines for the text output of ``status``."""
+        lines = describe(self.forecast)
+        if self.burn_in is not None:
+            lines.extend(burn_in_lines(self.burn_in))
+        return lines
+
+
+def load_outlook(
+    store: Store,
+    objective: Objective,
+    settings: Settings,
+    *,
+    commit: str | None = None,
+) -> Outlook:
+    """The forecast of ``objective`` and, with ``commit``, that commit's burn-in.
+
+    The forecast reads only the newest trials it needs (``history_runs``);
+    the burn-in reads the commit's runs in the objective's events, on any
+    branch: the commit, not the branch, names the code under test.
+    """
+    policy = objective.policy
+    scope = HistoryScope(
+        objective.gate, objective.repository, policy.branch, policy.events
+    )
+    forecast_policy = ForecastPolicy.from_settings(settings)
+    trials = load_trials(
+        store,
+        scope,
+        limit=forecast_policy.history_runs,
+        count_rerun_passes=policy.count_rerun_passes,
+    )
+    outlook = Outlook(
+        forecast(
+            trials,
+            required=objective.required,
+            streak=objective.streak,
+            policy=forecast_policy,
+        )
+    )
+    if commit is not None:
+        runs = store.runs(
+            objective.gate,
+            repository=objective.repository,
+            events=policy.events,
+            commit=commit,
+        )
+        outlook.burn_in = burn_in(commit, runs, confidence=forecast_policy.confidence)
+    return outlook
 
 
 def _run_conditions(scope: HistoryScope) -> list[Any]:
