@@ -250,6 +250,12 @@ def headline(objective: Objective) -> str:
     help="Print the documented JSON object instead of text.",
 )
 @click.option(
+    "--commit",
+    metavar="SHA",
+    help="Also report the burn-in of this commit (or SHA prefix): its trials "
+    "and the clean-pass rate they prove.",
+)
+@click.option(
     "--github-summary/--no-github-summary",
     default=None,
     help="Write the job summary and annotations of GitHub Actions (default: "
@@ -266,6 +272,7 @@ def status(
     count_rerun_passes: bool,
     last: int | None,
     as_json: bool,
+    commit: str | None,
     github_summary: bool | None,
 ) -> None:
     """Check the objective: N consecutive clean passes of the gate.
@@ -291,13 +298,19 @@ def status(
             wanted.add(objective.broken_by.id)
         notes = store.tests_of_note(wanted)
 
+        from gate_tracker.history import load_outlook
+
+        outlook = load_outlook(store, objective, ctx.settings, commit=commit)
+
     document = status_document(objective, notes, shown)
+    document.update(outlook.to_dict())
     if as_json:
         click.echo(json.dumps(document, indent=2))
     else:
         from gate_tracker.status_text import render_status
 
         render_status(document, objective)
+        click.echo("\n".join(outlook.lines()))
     publish_status(
         document, enabled=github_summary, stream=sys.stderr if as_json else None
     )
