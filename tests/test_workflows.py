@@ -24,6 +24,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / ".github" / "workflows"
 ACTION = REPO / "action.yml"
+GUIDE = REPO / "docs" / "github-actions.md"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
 
 ACTIONLINT_ENV = "GATE_TRACKER_ACTIONLINT"
@@ -171,6 +172,12 @@ def _as_reusable_workflow(action: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def guide_workflows() -> list[str]:
+    """The complete workflows among the guide's YAML examples."""
+    blocks = re.findall(r"^```yaml\n(.*?)^```$", GUIDE.read_text("utf-8"), re.S | re.M)
+    return [block for block in blocks if re.search(r"^on:$", block, re.M)]
+
+
 def _write_yaml(path: Path, document: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 
@@ -187,6 +194,26 @@ def test_the_four_workflows_and_the_action_exist() -> None:
 
     assert {"ci.yml", "e2e-gate.yml", "flake-report.yml", "release.yml"} <= names
     assert ACTION.is_file()
+
+
+def test_the_guide_has_a_complete_workflow_for_each_use() -> None:
+    names = [yaml.safe_load(example)["name"] for example in guide_workflows()]
+
+    assert names == ["e2e-gate", "flake-report", "release"]
+
+
+def test_the_guide_pins_actions_to_the_commits_the_workflows_use() -> None:
+    ours = {
+        match["ref"]
+        for path in WORKFLOW_FILES
+        for match in map(USES_LINE.match, path.read_text("utf-8").splitlines())
+        if match and match["ref"] != "./"
+    }
+
+    shown = set(re.findall(r"uses: (actions/\S+)", GUIDE.read_text("utf-8")))
+
+    assert shown
+    assert shown <= ours
 
 
 def test_workflows_and_action_steps_pass_actionlint(
