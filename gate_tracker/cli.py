@@ -107,5 +107,9 @@ def _attach_commands() -> None:
 
     main.add_command(commands_flaky.flaky)
 
+    from gate_tracker import commands_collect
+
+    main.add_command(commands_collect.collect_group)
+
 
 _attach_commands()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from fake_github import fake_github  # noqa: F401  (the fake GitHub fixture)
 
 from gate_tracker.records import CIContext, SessionRecord, TestRecord
 from gate_tracker.storage import Store
