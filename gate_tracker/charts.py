@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 import matplotlib.dates as mdates
 import matplotlib.style
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
@@ -126,7 +127,7 @@ def png_bytes(figure: Figure) -> bytes:
 def pass_rate_chart(bins: Sequence[RateBin], *, gate: str, per: str) -> Figure:
     """Clean-pass and CI-green rates per ``per`` ("day" or "week"), with bands."""
     figure, ax = _new_figure()
-    starts = [b.start for b in bins]
+    starts = _x([b.start for b in bins])
 
     # The CI rate is drawn first: it is never below the clean rate.
     green = [(b.green / b.runs, *b.green_interval) for b in bins]
@@ -156,7 +157,7 @@ def streak_chart(points: Sequence[StreakPoint], *, gate: str, required: int) -> 
         shown = _daily_peaks(shown)
         note = "longest of each day"
 
-    times = [p.at for p in shown]
+    times = _x([p.at for p in shown])
     # Few runs are drawn with markers, or a lone last step would not show.
     marker = "o" if len(shown) <= MARKER_LIMIT else None
     ax.step(
@@ -200,7 +201,7 @@ def streak_chart(points: Sequence[StreakPoint], *, gate: str, required: int) -> 
 def duration_chart(bins: Sequence[DurationBin], *, gate: str, per: str) -> Figure:
     """Median and 95th-percentile gate run duration per ``per``, in minutes."""
     figure, ax = _new_figure()
-    starts = [b.start for b in bins]
+    starts = _x([b.start for b in bins])
 
     ax.plot(
         starts,
@@ -323,7 +324,7 @@ def _new_figure(*, height: float = FIGURE_SIZE_IN[1]) -> tuple[Figure, Axes]:
 
 def _rate_line(
     ax: Axes,
-    starts: Sequence[datetime],
+    starts: np.ndarray,
     rates: Sequence[tuple[float, float, float]],
     *,
     label: str,
@@ -351,15 +352,27 @@ def _rate_line(
     )
 
 
-def _date_axis(ax: Axes, times: Sequence[datetime]) -> None:
-    locator = mdates.AutoDateLocator(tz=timezone.utc, maxticks=10)
+def _x(times: Sequence[datetime]) -> np.ndarray:
+    # Naive UTC datetime64 values: matplotlib's date axis reads them directly,
+    # and numpy would warn about the time zone of aware datetimes.
+    naive = [t.astimezone(timezone.utc).replace(tzinfo=None) for t in times]
+    return np.array(naive, dtype="datetime64[us]")
+
+
+def _date_axis(ax: Axes, times: np.ndarray) -> None:
+    # matplotlib.dates has no type annotations for these three calls.
+    utc = timezone.utc
+    locator = mdates.AutoDateLocator(tz=utc, maxticks=10)  # type: ignore[no-untyped-call]
+    formatter = mdates.ConciseDateFormatter(locator, tz=utc)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=timezone.utc))
+    ax.xaxis.set_major_formatter(formatter)
     ax.set_xlabel("date (UTC)")
     if len(times) == 1:
         # A single point gets a day either side, not matplotlib's default span.
-        centre = mdates.date2num(times[0])
-        ax.set_xlim(centre - 1, centre + 1)
+        day = np.timedelta64(1, "D")
+        low = mdates.date2num(times[0] - day)  # type: ignore[no-untyped-call]
+        high = mdates.date2num(times[0] + day)  # type: ignore[no-untyped-call]
+        ax.set_xlim(low, high)
 
 
 def _daily_peaks(points: Sequence[StreakPoint]) -> list[StreakPoint]:
