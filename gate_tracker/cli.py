@@ -107,6 +107,11 @@ def _attach_commands() -> None:
 
     main.add_command(commands_flaky.flaky)
 
+    from gate_tracker import commands_metrics, commands_report
+
+    main.add_command(commands_report.report)
+    main.add_command(commands_metrics.metrics)
+
     from gate_tracker import commands_collect
 
     main.add_command(commands_collect.collect_group)
