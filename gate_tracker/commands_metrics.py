@@ -126,6 +126,8 @@ def _replace(path: Path, data: bytes) -> None:
         )
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+        # mkstemp makes the file private; a scraper runs as another user.
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except OSError as err:
         if temporary is not None:

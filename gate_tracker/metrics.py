@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import sqlalchemy as sa
@@ -42,13 +42,17 @@ DURATION_QUANTILES = (0.5, 0.95)
 ACTIVE_STATES = frozenset({"new", "ongoing"})
 """States of a flaky test that count in ``gate_tracker_flaky_tests``."""
 
+FAILING_VERDICTS = ("fail", "timeout", "incomplete")
+"""Verdicts that set ``gate_tracker_last_failure_timestamp_seconds``."""
+
 
 @dataclass
 class GateMetrics:
     """One gate's figures, as of now, for one repository.
 
-    ``clean_pass_rate`` and its interval cover the runs the forecast uses;
-    ``durations_s`` are the durations of the same recent runs.
+    ``clean_pass_rate`` and its interval are the forecast's; the duration
+    figures cover recent runs (see ``gate_metrics``). Timestamps are seconds
+    since the epoch, None when no such run is stored.
     """
 
     gate: str
@@ -62,6 +66,7 @@ class GateMetrics:
     flaky_tests: int
     last_run_timestamp: float | None
     last_run_verdict: str | None
+    last_failure_timestamp: float | None = None
     duration_quantiles_s: dict[float, float] = field(default_factory=dict)
     duration_count: int = 0
     duration_sum_s: float = 0.0
@@ -135,16 +140,25 @@ def _run_families(gates: Sequence[GateMetrics]) -> Iterator[Metric]:
         "The verdict of the newest run in scope.",
         labels=LABELS,
     )
+    last_failure = GaugeMetricFamily(
+        f"{PREFIX}_last_failure_timestamp_seconds",
+        "When the newest run in scope whose verdict was fail, timeout or "
+        "incomplete started, in seconds since the epoch.",
+        labels=LABELS,
+        unit="seconds",
+    )
     for gate in gates:
         labels = [gate.gate, gate.repository]
         for verdict in VERDICTS:
             runs.add_metric([*labels, verdict], gate.runs_by_verdict.get(verdict, 0))
+        if gate.last_failure_timestamp is not None:
+            last_failure.add_metric(labels, gate.last_failure_timestamp)
         if gate.last_run_timestamp is None:
             continue
         last_time.add_metric(labels, gate.last_run_timestamp)
         states = {verdict: verdict == gate.last_run_verdict for verdict in VERDICTS}
         last_verdict.add_metric(labels, states)
-    yield from (runs, last_time, last_verdict)
+    yield from (runs, last_time, last_verdict, last_failure)
 
 
 def _rate_families(gates: Sequence[GateMetrics]) -> Iterator[Metric]:
@@ -238,6 +252,8 @@ def gate_metrics(
         if run.duration_s is not None and run.verdict not in NEUTRAL_VERDICTS
     ][:window]
     last = recent[0] if recent else None
+    counts, newest = verdict_counts(store, scope)
+    failed_at = [newest[v] for v in FAILING_VERDICTS if v in newest]
 
     return GateMetrics(
         gate=objective.gate,
@@ -245,7 +261,7 @@ def gate_metrics(
         streak=objective.streak,
         ci_streak=objective.ci_streak,
         required=objective.required,
-        runs_by_verdict=verdict_counts(store, scope),
+        runs_by_verdict=counts,
         clean_pass_rate=rate.estimate,
         clean_pass_interval=None
         if rate.low is None or rate.high is None
@@ -253,6 +269,7 @@ def gate_metrics(
         flaky_tests=sum(finding.state in ACTIVE_STATES for finding in flaky),
         last_run_timestamp=last.started_at.timestamp() if last else None,
         last_run_verdict=last.verdict if last else None,
+        last_failure_timestamp=max(failed_at).timestamp() if failed_at else None,
         duration_quantiles_s={
             q: float(np.quantile(durations, q)) for q in DURATION_QUANTILES
         }
@@ -263,17 +280,32 @@ def gate_metrics(
     )
 
 
-def verdict_counts(store: Store, scope: HistoryScope) -> dict[str, int]:
-    """How many runs in ``scope`` have each verdict, in one aggregate query."""
-    query = sa.select(gate_runs.c.verdict, sa.func.count()).group_by(
-        gate_runs.c.verdict
+def verdict_counts(
+    store: Store, scope: HistoryScope
+) -> tuple[dict[str, int], dict[str, datetime]]:
+    """Runs in ``scope`` per verdict, and the newest start of each verdict.
+
+    One aggregate query over ``gate_runs``.
+    """
+    newest = sa.func.max(gate_runs.c.started_at)
+    query = sa.select(gate_runs.c.verdict, sa.func.count(), newest).where(
+        gate_runs.c.gate == scope.gate
     )
-    query = query.where(gate_runs.c.gate == scope.gate)
     if scope.repository is not None:
         query = query.where(gate_runs.c.repository == scope.repository)
     if scope.branch is not None:
         query = query.where(gate_runs.c.branch == scope.branch)
     if scope.events:
         query = query.where(gate_runs.c.event.in_(list(scope.events)))
+
     with store.reading() as conn:
-        return {verdict: int(count) for verdict, count in conn.execute(query)}
+        rows = conn.execute(query.group_by(gate_runs.c.verdict)).all()
+    counts = {row[0]: int(row[1]) for row in rows}
+    return counts, {row[0]: _aware(row[2]) for row in rows}
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite returns naive datetimes; everything stored is UTC.
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
