@@ -7,7 +7,7 @@ import re
 import sys
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 _DURATION = re.compile(r"^\s*(\d+)\s*([dwh]?)\s*$")
 _UNIT = {"d": timedelta(days=1), "w": timedelta(weeks=1), "h": timedelta(hours=1)}
 _SIGNATURES_SHOWN = 5
+_TEST_WIDTH = 40
 
 
 def parse_duration(
@@ -160,9 +161,12 @@ def _headline(analysis: FlakeAnalysis) -> str:
 
     scope = analysis.scope
     where = f" in {scope.repository}" if scope.repository else ""
-    active = sum(finding.state != "fixed" for finding in analysis.flaky)
+    fixed = sum(finding.state == "fixed" for finding in analysis.flaky)
+    active = len(analysis.flaky) - fixed
     return (
-        f"gate {escape(scope.gate)}{escape(where)}: {active} flaky, "
+        f"gate {escape(scope.gate)}{escape(where)}: {active} flaky"
+        + (f" ({fixed} more fixed)" if fixed else "")
+        + ", "
         f"{len(analysis.broken)} broken over {analysis.policy.window_days} days "
         f"({analysis.runs} runs, {analysis.trials} trials, "
         f"{analysis.unclean_trials} not clean)"
@@ -174,8 +178,9 @@ def _flaky_table(analysis: FlakeAnalysis) -> Table:
     from rich.table import Table
 
     table = Table(title="flaky tests, by impact", title_justify="left")
-    for column in ("#", "test", "state", "evidence", "failure rate", "cost", "last"):
-        table.add_column(column, overflow="fold" if column == "test" else "ellipsis")
+    columns = ("#", "test", "state", "evidence", "failure rate", "runs broken")
+    for column in (*columns, "impact", "last seen"):
+        table.add_column(column, **_column_style(column, analysis.flaky))
     for rank, finding in enumerate(analysis.flaky, start=1):
         table.add_row(
             str(rank),
@@ -183,8 +188,9 @@ def _flaky_table(analysis: FlakeAnalysis) -> Table:
             finding.state,
             _evidence(finding),
             _rate(finding),
-            _cost(finding),
-            finding.last_seen.strftime("%Y-%m-%d %H:%M"),
+            f"{finding.runs_broken} ({finding.runs_broken_alone} alone)",
+            f"{finding.impact:.1f}",
+            finding.last_seen.strftime("%m-%d %H:%M"),
         )
     return table
 
@@ -194,8 +200,9 @@ def _broken_table(analysis: FlakeAnalysis) -> Table:
     from rich.table import Table
 
     table = Table(title="broken tests (failing every run since)", title_justify="left")
-    for column in ("test", "broke at", "since", "failing runs", "cost"):
-        table.add_column(column, overflow="fold" if column == "test" else "ellipsis")
+    columns = ("test", "broke at", "since", "failing runs", "runs broken")
+    for column in (*columns, "impact"):
+        table.add_column(column, **_column_style(column, analysis.broken))
     for finding in analysis.broken:
         broke = finding.broken_at
         if broke is None:
@@ -205,9 +212,18 @@ def _broken_table(analysis: FlakeAnalysis) -> Table:
             (broke.commit or "unknown commit")[:10],
             broke.started_at.strftime("%Y-%m-%d %H:%M"),
             str(broke.failing_runs),
-            _cost(finding),
+            f"{finding.runs_broken} ({finding.runs_broken_alone} alone)",
+            f"{finding.impact:.1f}",
         )
     return table
+
+
+def _column_style(column: str, findings: list[TestFinding]) -> dict[str, Any]:
+    if column != "test":
+        return {"overflow": "ellipsis"}
+    # Test ids are what a reader looks for: keep them whole up to a point.
+    longest = max((len(finding.test_id) for finding in findings), default=10)
+    return {"overflow": "fold", "min_width": min(longest, _TEST_WIDTH)}
 
 
 def _render_signatures(console: Console, analysis: FlakeAnalysis) -> None:
@@ -235,11 +251,4 @@ def _rate(finding: TestFinding) -> str:
     return (
         f"{finding.failure_rate:.0%} ({finding.failure_low:.0%}-"
         f"{finding.failure_high:.0%}) of {finding.runs}"
-    )
-
-
-def _cost(finding: TestFinding) -> str:
-    return (
-        f"{finding.runs_broken} runs ({finding.runs_broken_alone} alone), "
-        f"impact {finding.impact:.1f}"
     )
