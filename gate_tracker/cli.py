@@ -1,15 +1,17 @@
 """The ``gate-tracker`` command line.
 
-Each command lives in a ``commands_*`` module and is attached to the ``main``
-group at the bottom of this file. Errors of gate-tracker's own are caught here
+Each command lives in a ``commands_*`` module, named in ``_COMMANDS`` at the
+bottom of this file and imported only when used. Errors of gate-tracker's own are caught here
 once, printed without a traceback, and turned into ``EXIT_ERROR``.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,7 +43,28 @@ class Context:
 
 
 class _Group(click.Group):
-    """A group that turns gate-tracker errors into a message and exit 2."""
+    """A group that loads its commands on first use and reports errors.
+
+    Commands are named in ``lazy_commands`` as ``module:attribute`` and
+    imported only when run or listed, so ``gate-tracker status`` never pays
+    for the collector's or the report's libraries. Gate-tracker errors become
+    a message on stderr and exit status 2.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy_commands.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -79,42 +102,24 @@ def main(
     ctx.obj = Context(settings=load_settings(Path.cwd()), db_option=db)
 
 
-@main.group("import")
+@main.group("import", cls=_Group)
 def import_group() -> None:
     """Load runs recorded elsewhere: JSON records, JUnit XML."""
 
 
-def _attach_commands() -> None:
-    from gate_tracker import commands_records, commands_status
-
-    main.add_command(commands_status.status)
-    main.add_command(commands_status.runs)
-    import_group.add_command(commands_records.import_record)
-
-    from gate_tracker import commands_junit
-
-    import_group.add_command(commands_junit.import_junit)
-
-    from gate_tracker import commands_db
-
-    main.add_command(commands_db.db_group)
-
-    from gate_tracker import commands_prune
-
-    main.add_command(commands_prune.prune)
-
-    from gate_tracker import commands_flaky
-
-    main.add_command(commands_flaky.flaky)
-
-    from gate_tracker import commands_metrics, commands_report
-
-    main.add_command(commands_report.report)
-    main.add_command(commands_metrics.metrics)
-
-    from gate_tracker import commands_collect
-
-    main.add_command(commands_collect.collect_group)
-
-
-_attach_commands()
+_COMMANDS = {
+    "status": "gate_tracker.commands_status:status",
+    "runs": "gate_tracker.commands_status:runs",
+    "collect": "gate_tracker.commands_collect:collect_group",
+    "flaky": "gate_tracker.commands_flaky:flaky",
+    "report": "gate_tracker.commands_report:report",
+    "metrics": "gate_tracker.commands_metrics:metrics",
+    "db": "gate_tracker.commands_db:db_group",
+    "prune": "gate_tracker.commands_prune:prune",
+}
+_IMPORT_COMMANDS = {
+    "record": "gate_tracker.commands_records:import_record",
+    "junit": "gate_tracker.commands_junit:import_junit",
+}
+main.lazy_commands.update(_COMMANDS)
+import_group.lazy_commands.update(_IMPORT_COMMANDS)
