@@ -418,6 +418,22 @@ def test_collect_and_status_share_one_database_in_the_release_check() -> None:
     assert len(databases) == 1
 
 
+def test_collect_knows_the_gate_jobs_time_limit_everywhere() -> None:
+    """A job cancelled near its timeout-minutes is a timeout, not a cancel."""
+    limit = workflow("e2e-gate.yml")["jobs"]["e2e-gate"]["timeout-minutes"]
+    collects = [
+        step
+        for path in WORKFLOW_FILES
+        for _, step in steps_of(load(path))
+        if runs_command(step, "collect")
+    ]
+
+    assert collects
+    for step in collects:
+        options = step.get("run") or step["with"].get("args", "")
+        assert f"--timeout-minutes {limit}" in options, step.get("name")
+
+
 # -- least privilege -----------------------------------------------------------
 
 
