@@ -416,3 +416,47 @@ def _check_release_check(tmp_path: Path, github: Any, *, newest: Any) -> None:
     assert summary.count("| ⚠️ flaky-pass |") == 1
     assert summary.count("| ✅ pass |") == 1
     assert github.token not in summary + status.stdout + collect.stdout
+
+
+def test_the_action_records_a_run_and_lists_flaky_tests_as_documented(
+    tmp_path: Path, github: Any
+) -> None:
+    """The action's record and flaky commands, in a job of another repository."""
+    runner = _runner(tmp_path, github, workflow="release.yml", job="gate-check")
+    shutil.copytree(PROJECTS / "flaky", runner.workspace, dirs_exist_ok=True)
+    job = {
+        "steps": [
+            {
+                "name": "Record",
+                "uses": "./",
+                "with": {"command": "record", "gate": "g", "args": "-n 2 --reruns 1"},
+            },
+            {"name": "Flaky", "uses": "./", "with": {"command": "flaky"}},
+            {"name": "Typo", "uses": "./", "with": {"command": "flakey"}},
+        ]
+    }
+
+    played = runner.play(job)
+
+    record = played.output("Record / Run gate-tracker")
+    flaky = played.output("Flaky / Run gate-tracker")
+    assert record.returncode == 0, record.stdout + record.stderr
+    assert "gate-tracker: gate 'g' verdict flaky-pass" in record.stdout
+    assert (runner.workspace / "gate-record.json").is_file()
+    assert flaky.returncode == 0, flaky.stdout + flaky.stderr
+    assert flaky.stdout.startswith(
+        "gate g: 1 flaky, 0 broken over 30 days (1 runs, 1 trials, 1 not clean)"
+    )
+    assert (
+        "::warning file=test_flaky.py,line=10,title=flaky test test_flaky.py%3A%3A"
+        "test_warms_up_a_cache::new flaky test: rerun 1; failed 1 of 1 runs (100%25);"
+        " cost 1 runs"
+    ) in flaky.stdout.splitlines()
+    typo = played.output("Typo / Run gate-tracker")
+    assert typo.returncode == 2
+    assert typo.stdout.startswith(
+        "::error title=gate-tracker::unknown command 'flakey': use record, status,"
+    )
+    summary = Path(runner.env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
+    assert summary.startswith("### gate-tracker: g\n")
+    assert "### gate-tracker flaky tests: g" in summary
