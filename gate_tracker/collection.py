@@ -547,10 +547,9 @@ class Collector:
         }
         key = (options.gate, options.repository, run_key)
         row_id = self.store.ensure_run_row(conn, key, values)
-        # The plugin may have made the row: CI's view of the attempt wins.
-        conn.execute(
-            sa.update(gate_runs).where(gate_runs.c.id == row_id).values(**ci_values)
-        )
+        # The plugin may have made the row: CI's view of the attempt wins. The
+        # values go as parameters, so one compiled statement serves every run.
+        conn.execute(_UPDATE_CI, {"row_id": row_id, **ci_values})
 
         for session in sessions:
             self._result.sessions += self.store.store_session(conn, session).stored
@@ -677,6 +676,9 @@ class Collector:
                 note=note,
             )
         )
+
+
+_UPDATE_CI = sa.update(gate_runs).where(gate_runs.c.id == sa.bindparam("row_id"))
 
 
 def _has_sessions(conn: Connection, row_id: int) -> bool:

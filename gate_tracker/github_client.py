@@ -178,23 +178,35 @@ class _BoundedRetry(GithubRetry):
         _stacktrace: Any = None,
     ) -> Retry:
         wait: float | None = None
-        if response is not None and response.status in _RATE_LIMITED:
-            wait = _announced_wait(response.headers)
-            if wait is None and response.status == 429:
-                wait = self.secondary_rate_wait
-            if wait is not None and wait > (self.max_rate_limit_wait or 0):
-                raise RateLimitExceededExceedsMaxWait(
-                    response.status, None, dict(response.headers), wait=wait
-                )
+        try:
+            if response is not None and response.status in _RATE_LIMITED:
+                wait = self._bounded_wait(response)
+            retry: Retry = super().increment(
+                method, url, response, error, _pool, _stacktrace
+            )
+        except GithubException:
+            # urllib3 gives the connection back only for its own errors: an
+            # exception raised here would leave it open.
+            if response is not None:
+                response.drain_conn()
+                response.release_conn()
+            raise
 
-        retry: Retry = super().increment(
-            method, url, response, error, _pool, _stacktrace
-        )
         if wait is not None and response.status == 429:
             # urllib3 sleeps a Retry-After itself; otherwise it sleeps this.
             backoff: float = wait
             retry.get_backoff_time = lambda: backoff  # type: ignore[method-assign]
         return retry
+
+    def _bounded_wait(self, response: Any) -> float | None:
+        wait = _announced_wait(response.headers)
+        if wait is None and response.status == 429:
+            wait = self.secondary_rate_wait
+        if wait is not None and wait > (self.max_rate_limit_wait or 0):
+            raise RateLimitExceededExceedsMaxWait(
+                response.status, None, dict(response.headers), wait=wait
+            )
+        return wait
 
 
 def _announced_wait(headers: Mapping[str, str]) -> float | None:

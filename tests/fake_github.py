@@ -19,9 +19,11 @@ import hashlib
 import io
 import itertools
 import json
+import random
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 import zipfile
@@ -76,6 +78,7 @@ class FakeArtifact:
     files: dict[str, bytes]
     created_at: datetime
     expired: bool = False
+    vanished: bool = False
     gone: bool = False
     id: int = 0
 
@@ -193,6 +196,8 @@ class FakeGitHub:
         self.faults: list[Fault] = []
         self.rate_limit = 5000
         self.rate_used = 0
+        self.listing_cap = LISTING_CAP
+        self.shuffled_listings = False
         self.blob = BlobStore()
         self._ids = itertools.count(9_000_001)
         self._lock = threading.Lock()
@@ -266,6 +271,16 @@ class FakeGitHub:
         start = started_at or run.latest.started_at + timedelta(hours=1)
         return self._attempt(run, jobs, start, status, conclusion)
 
+    def finish(self, attempt: FakeAttempt, conclusion: str = "success") -> None:
+        """Complete a running attempt: its jobs end with ``conclusion``."""
+        for job in attempt.jobs:
+            job.status = "completed"
+            job.conclusion = conclusion
+            job.started_at = job.started_at or attempt.started_at
+            job.completed_at = job.started_at + timedelta(minutes=3)
+        attempt.status = "completed"
+        attempt.conclusion = _run_conclusion(attempt.jobs)
+
     def _attempt(
         self,
         run: FakeRun,
@@ -285,6 +300,8 @@ class FakeGitHub:
                 )
             else:
                 job.conclusion = None
+                if job.status == "in_progress":
+                    job.started_at = job.started_at or start
         if conclusion is None and status == "completed":
             conclusion = _run_conclusion(jobs)
         attempt = FakeAttempt(number, jobs, start, status, conclusion)
@@ -299,13 +316,20 @@ class FakeGitHub:
         *,
         created_at: datetime | None = None,
         expired: bool = False,
+        vanished: bool = False,
         gone: bool = False,
     ) -> FakeArtifact:
+        """An artifact of ``run``'s latest attempt, unless ``created_at`` says.
+
+        ``expired`` ones are listed so and answer 410; ``vanished`` ones are
+        listed as fine but answer 410 all the same; ``gone`` ones answer 404.
+        """
         artifact = FakeArtifact(
             name=name,
             files=files,
             created_at=created_at or run.latest.started_at + timedelta(minutes=2),
             expired=expired,
+            vanished=vanished,
             gone=gone,
             id=next(self._ids),
         )
@@ -470,6 +494,9 @@ class FakeGitHub:
                 raise LookupError(workflow)
             runs = [r for r in runs if r.workflow_id == chosen[0].id]
         runs = [r for r in runs if _run_matches(r, query)]
+        if self.shuffled_listings:
+            # Filtered listings come from a search index: order not promised.
+            random.Random(len(runs)).shuffle(runs)
         items = [self._run_json(repository, r, r.latest) for r in runs]
         capped = any(name in query for name in _FILTERS)
         return self._listing(
@@ -509,7 +536,7 @@ class FakeGitHub:
             for artifact in run.artifacts:
                 if artifact.id != artifact_id:
                     continue
-                if artifact.expired:
+                if artifact.expired or artifact.vanished:
                     return 410, _error("Artifact has expired"), {}
                 if artifact.gone:
                     return 404, _error("Not Found"), {}
@@ -530,7 +557,7 @@ class FakeGitHub:
     ) -> tuple[int, Any, dict[str, str]]:
         per_page = min(int(query.get("per_page", default_per_page)), 100)
         page = int(query.get("page", 1))
-        served = items[:LISTING_CAP] if capped else items
+        served = items[: self.listing_cap] if capped else items
         chunk = served[(page - 1) * per_page : page * per_page]
         last = max((len(served) + per_page - 1) // per_page, 1)
 
@@ -825,9 +852,17 @@ def _serve(handle: Any) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            # A client that gave up (a timeout test) closes its end first.
+            if not isinstance(sys.exc_info()[1], ConnectionError):
+                super().handle_error(request, client_address)
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     return server
 
 
