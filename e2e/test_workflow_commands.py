@@ -151,7 +151,10 @@ class Runner:
             self.gate_project,
         )
         inputs.update(inner._evaluated(inputs))
+        failed_before = played.failed
         for inner_step in action["runs"]["steps"]:
+            if played.failed and not failed_before:
+                break  # a composite action stops at its first failing step
             before = len(played.steps)
             inner._step(inner_step, env, played)
             if len(played.steps) > before:
