@@ -121,7 +121,7 @@ test_results = Table(
     ),
     Column("test_id", Text, nullable=False),
     Column("outcome", String(10), nullable=False),
-    Column("attempts", String(400), nullable=False),
+    Column("attempts", Text, nullable=False),
     Column("reruns", Integer, nullable=False, default=0),
     Column("duration_s", Float, nullable=False, default=0.0),
     Column("worker", String(40)),

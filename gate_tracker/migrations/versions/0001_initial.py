@@ -103,7 +103,7 @@ def upgrade() -> None:
         ),
         sa.Column("test_id", sa.Text(), nullable=False),
         sa.Column("outcome", sa.String(10), nullable=False),
-        sa.Column("attempts", sa.String(400), nullable=False),
+        sa.Column("attempts", sa.Text(), nullable=False),
         sa.Column("reruns", sa.Integer(), nullable=False),
         sa.Column("duration_s", sa.Float(), nullable=False),
         sa.Column("worker", sa.String(40)),
