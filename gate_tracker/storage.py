@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_S = 30
+JUNIT_SOURCE = "junit"
 _VERSION_TABLE = "alembic_version"
 
 
@@ -208,8 +209,14 @@ class Store:
         """``record_session`` inside the caller's transaction ``conn``.
 
         The collector uses it to store a CI run with all its sessions at once.
+        A gate run keeps either the plugin's sessions or JUnit imports, never
+        both, so no test is counted twice: the plugin's records, which know
+        every attempt, win.
         """
         run_id = self._ensure_run(conn, session)
+        if not _prefer_recorded_sessions(conn, run_id, session):
+            return RecordOutcome(run_id=run_id, stored=False)
+
         existing = conn.execute(
             sa.select(gate_sessions.c.id, gate_sessions.c.record_id).where(
                 gate_sessions.c.run_id == run_id,
@@ -351,6 +358,23 @@ class Store:
                 else:
                     rerun.append(row.test_id)
         return notes
+
+
+def _prefer_recorded_sessions(conn: Connection, run_id: int, session: SessionRecord) -> bool:
+    """Drop the run's JUnit sessions for a recorded one; False to skip ``session``."""
+    stored = conn.execute(
+        sa.select(gate_sessions.c.id, gate_sessions.c.source).where(
+            gate_sessions.c.run_id == run_id
+        )
+    ).all()
+    if session.source == JUNIT_SOURCE:
+        return all(row.source == JUNIT_SOURCE for row in stored)
+
+    superseded = [row.id for row in stored if row.source == JUNIT_SOURCE]
+    if superseded:
+        conn.execute(sa.delete(test_results).where(test_results.c.session_id.in_(superseded)))
+        conn.execute(sa.delete(gate_sessions).where(gate_sessions.c.id.in_(superseded)))
+    return True
 
 
 def update_session_exit_status(store: Store, session: SessionRecord) -> None:

@@ -124,3 +124,21 @@ def test_policy_scope_leaves_out_other_branches_and_events(
 
     assert len(scoped) == 3
     assert evaluate(scoped, Policy(), gate="e2e-gate").streak == 3
+
+
+def test_plugin_sessions_replace_junit_imports_of_the_same_run(
+    store: Store, make_session: SessionFactory
+) -> None:
+    """A gate run never counts a test twice: the plugin's record wins over JUnit."""
+    junit = make_session(0, source="junit", run_id="42", verdict="pass")
+    recorded = make_session(0, source="plugin", run_id="42", verdict="flaky-pass")
+
+    store.record_session(junit)
+    store.record_session(recorded)
+    late_junit = store.record_session(
+        make_session(0, source="junit", run_id="42", shard="x")
+    )
+
+    [run] = store.runs("e2e-gate")
+    assert (run.sessions, run.verdict, run.counts["passed"]) == (1, "flaky-pass", 1)
+    assert late_junit.stored is False
