@@ -6,6 +6,9 @@ and has tests that race a timer, a thread and a fixed port (the port only
 collides when two xdist workers hold it at once), twenty stable tests, and one
 test that a commit breaks for good at run 30. Every run is recorded by the
 plugin in a subprocess, some with ``--reruns 1``, some with ``-n 2``.
+``--published TESTS`` runs a published package's own tests the same way instead
+(for example numpy's ``numpy/lib/tests/test_function_base.py``), from a folder
+outside any git repository.
 
 What really happened is read back from pytest's own summary lines and from the
 stored attempts; the script prints both, then what ``gate-tracker flaky``
@@ -169,14 +172,21 @@ def summary_counts(output: str) -> Counter[str]:
     return counts
 
 
-def record_runs(project: Path, url: str, runs: int) -> list[dict[str, Any]]:
-    """Run the suite ``runs`` times with the plugin; pytest's view of each run."""
+def record_runs(
+    project: Path, url: str, runs: int, *, suite: Path | None = None
+) -> list[dict[str, Any]]:
+    """Run the suite ``runs`` times with the plugin; pytest's view of each run.
+
+    Without ``suite`` the demo project runs (and breaks at ``BREAK_AT``); with
+    it, that published suite runs from ``project``.
+    """
     seen = []
     for index in range(runs):
-        if index == BREAK_AT:
+        if index == BREAK_AT and suite is None:
             break_config(project)
         options = ["--reruns", "1"] if index % 3 == 0 else []
         options += ["-n", "2"] if index % 2 == 0 else []
+        options += [str(suite)] if suite is not None else []
         command = [sys.executable, "-m", "pytest", "--gate", GATE, "--gate-db", url]
         result = run([*command, "-p", "no:cacheprovider", "-q", *options], project)
         counts = summary_counts(result.stdout)
@@ -259,14 +269,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--keep", type=Path, help="work here and keep the files")
+    parser.add_argument(
+        "--published",
+        type=Path,
+        metavar="TESTS",
+        help="run this published package's tests instead of the demo project",
+    )
     options = parser.parse_args(argv)
 
     work = options.keep or Path(tempfile.mkdtemp(prefix="gate-tracker-real-"))
     project = work / "project"
     database = work / "gate.db"
     url = f"sqlite:///{database}"
-    make_project(project)
-    seen = record_runs(project, url, options.runs)
+    if options.published:
+        project.mkdir(parents=True)
+    else:
+        make_project(project)
+    seen = record_runs(project, url, options.runs, suite=options.published)
 
     runs, results = stored(database)
     mismatches = check_counts(seen, runs)
@@ -283,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             "--gate",
             GATE,
             "--branch",
-            "main",
+            "*",
             "--event",
             "local",
             "--window",
