@@ -95,8 +95,9 @@ class CollectOptions:
 class CollectProgress:
     """Counts so far, given to the progress callback after every step.
 
-    ``runs`` counts runs listed and ``runs_expected`` GitHub's estimate of
-    how many the listing holds.
+    ``runs`` counts the runs looked at, ``runs_expected`` GitHub's estimate
+    of how many the listing holds, ``attempts`` the gate runs found (stored,
+    or stored with the rest of their page).
     """
 
     runs: int
@@ -220,6 +221,7 @@ class Collector:
         self._horizon = self._started - HORIZON_LAG
         self._listing_path = ""
         self._listed = 0
+        self._examined = 0
         self._expected = 0
         self._deferred: list[tuple[CIRun, int]] = []
         self._unwritten: list[
@@ -349,6 +351,7 @@ class Collector:
             ordered = bool(known.get("ordered", True))
             in_scope = int(known.get("in_scope", 0))
             self._result.runs += in_scope
+            self._examined += page.count
         else:
             created = [run.created_at for run in page.runs]
             ordered = all(a >= b for a, b in itertools.pairwise(created))
@@ -406,10 +409,12 @@ class Collector:
         """
         in_scope = [run for run in runs if self._in_scope(run)]
         self._result.runs += len(in_scope)
+        self._examined += len(runs) - len(in_scope)
         stored = self._stored_attempts([run.id for run in in_scope])
         try:
             for run in in_scope:
                 self._collect_run(run, stored.get(run.id, set()))
+                self._examined += 1
                 self._report()
         finally:
             self._flush()
@@ -667,11 +672,12 @@ class Collector:
     def _report(self, note: str | None = None) -> None:
         if self._progress is None:
             return
+        found = sum(len(gate) for _, gate, _, _ in self._unwritten)
         self._progress(
             CollectProgress(
-                runs=self._listed,
-                runs_expected=max(self._expected, self._listed),
-                attempts=self._result.attempts_stored,
+                runs=self._examined,
+                runs_expected=max(self._expected, self._examined),
+                attempts=self._result.attempts_stored + found,
                 artifacts=self._reader.artifacts,
                 note=note,
             )

@@ -36,6 +36,7 @@ from gate_tracker.github_client import (
 
 ANY = "*"
 DEFAULT_MAX_WAIT_S = 300.0
+DEFAULT_INTERVAL_S = 0.1
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
 _PLAIN_EVERY = 100
 """Plain progress prints a line every this many runs listed."""
@@ -122,6 +123,13 @@ def collect_group() -> None:
     f"(default: setting max_wait, then {DEFAULT_MAX_WAIT_S:.0f}).",
 )
 @click.option(
+    "--request-interval",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Pause between requests, which keeps GitHub's secondary rate limits "
+    f"away (default: setting request_interval, then {DEFAULT_INTERVAL_S}).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="A progress bar (default on a terminal outside CI), else plain lines.",
@@ -134,12 +142,17 @@ def github(ctx: Context, /, **given: Any) -> None:
     The token comes from GITHUB_TOKEN or GH_TOKEN and needs actions: read. A
     second collect fetches only what changed. Settings in [tool.gate-tracker]
     give the defaults: repo, job, workflow, gate, branch, events, artifacts,
-    base_url, timeout_minutes, revisit_days, max_wait.
+    base_url, timeout_minutes, revisit_days, max_wait, request_interval.
     """
     options = collect_options(ctx.settings, given, os.environ)
     token = token_from_environment(os.environ)
     base_url = _base_url(ctx.settings, given["base_url"], os.environ)
-    limits = ClientLimits(max_wait_s=_max_wait(ctx.settings, given["max_wait"]))
+    limits = ClientLimits(
+        max_wait_s=_seconds(ctx.settings, "max_wait", given, DEFAULT_MAX_WAIT_S),
+        seconds_between_requests=_seconds(
+            ctx.settings, "request_interval", given, DEFAULT_INTERVAL_S
+        ),
+    )
 
     with (
         ctx.open_store() as store,
@@ -270,13 +283,15 @@ def _base_url(settings: Settings, given: str | None, environ: Mapping[str, str])
     return url.rstrip("/")
 
 
-def _max_wait(settings: Settings, given: float | None) -> float:
-    if given is not None:
-        return float(given)
-    value = settings.get("max_wait", DEFAULT_MAX_WAIT_S)
+def _seconds(
+    settings: Settings, key: str, given: Mapping[str, Any], default: float
+) -> float:
+    if given.get(key) is not None:
+        return float(given[key])
+    value = settings.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ConfigurationError(
-            f"{settings.source}: [tool.gate-tracker] max_wait must be a number of "
+            f"{settings.source}: [tool.gate-tracker] {key} must be a number of "
             f"seconds, not {value!r}"
         )
     return float(value)
@@ -313,7 +328,7 @@ def _progress_reporter(
         console=Console(stderr=True),
         transient=True,
     )
-    task = progress.add_task("runs", total=None, counts="")
+    task = progress.add_task("runs", total=1, counts="")
 
     def report(update: CollectProgress) -> None:
         progress.update(
@@ -340,8 +355,8 @@ class _PlainProgress:
         self._next = (update.runs // _PLAIN_EVERY + 1) * _PLAIN_EVERY
         self._last = time.monotonic()
         click.echo(
-            f"collect: {update.runs:,}/{update.runs_expected:,} runs listed, "
-            f"{update.attempts:,} gate runs stored, "
+            f"collect: {update.runs:,}/{update.runs_expected:,} runs looked at, "
+            f"{update.attempts:,} gate runs found, "
             f"{update.artifacts:,} artifacts read",
             err=True,
         )

@@ -263,15 +263,15 @@ def test_several_events_are_filtered_after_listing_one_by_the_api(
 def test_a_first_sync_needs_one_listing_request_per_hundred_runs(
     fake: FakeGitHub, store: Store
 ) -> None:
-    add_runs(fake, 250)
+    add_runs(fake, 210)
 
     result = collect(fake, store, artifacts=("gate-record*",))
 
-    assert result.attempts_stored == 250
-    assert fake.count(LISTING) == math.ceil(250 / 100)
-    assert fake.count("/jobs$") == 250
-    assert fake.count("/artifacts$") == 250
-    assert fake.count("") == 3 + 250 + 250
+    assert result.attempts_stored == 210
+    assert fake.count(LISTING) == math.ceil(210 / 100)
+    assert fake.count("/jobs$") == 210
+    assert fake.count("/artifacts$") == 210
+    assert fake.count("") == 3 + 210 + 210
 
 
 def test_a_repeated_sync_with_nothing_new_makes_at_most_two_requests(
@@ -385,8 +385,8 @@ def test_a_run_in_progress_outside_the_revisit_window_is_looked_up_itself(
 def test_an_interrupted_sync_resumes_with_nothing_lost_or_doubled(
     fake: FakeGitHub, store: Store
 ) -> None:
-    add_runs(fake, 300)
-    fake.fail(502, times=None, after=160)
+    add_runs(fake, 220)
+    fake.fail(502, times=None, after=130)
 
     with pytest.raises(CollectionInterrupted, match="kept failing") as caught:
         collect(fake, store)
@@ -395,10 +395,10 @@ def test_an_interrupted_sync_resumes_with_nothing_lost_or_doubled(
     fake.reset_log()
     result = collect(fake, store)
 
-    assert 0 < before == caught.value.result.attempts_stored < 300
-    assert len(runs(store)) == len(rows(store)) == 300
-    assert result.attempts_stored == 300 - before
-    assert fake.count("/jobs$") == 300 - before
+    assert 0 < before == caught.value.result.attempts_stored < 220
+    assert len(runs(store)) == len(rows(store)) == 220
+    assert result.attempts_stored == 220 - before
+    assert fake.count("/jobs$") == 220 - before
 
 
 def test_collecting_twice_stores_the_same_rows(
@@ -419,8 +419,8 @@ def test_collecting_twice_stores_the_same_rows(
 def test_a_rate_limit_stops_the_sync_and_says_when_to_resume(
     fake: FakeGitHub, store: Store
 ) -> None:
-    add_runs(fake, 150)
-    fake.fail(403, times=None, after=120, **rate_limited(reset_in=1800))
+    add_runs(fake, 120)
+    fake.fail(403, times=None, after=110, **rate_limited(reset_in=1800))
 
     with pytest.raises(CollectionInterrupted, match="again after") as caught:
         collect(fake, store)
@@ -429,8 +429,8 @@ def test_a_rate_limit_stops_the_sync_and_says_when_to_resume(
 
     assert caught.value.resume_at is not None
     assert caught.value.resume_at > NOW + timedelta(minutes=25)
-    assert 0 < caught.value.result.attempts_stored < 150
-    assert len(runs(store)) == 150
+    assert 0 < caught.value.result.attempts_stored < 120
+    assert len(runs(store)) == 120
 
 
 # -- both sources -----------------------------------------------------------------
@@ -675,12 +675,12 @@ def test_a_bad_token_stores_nothing(fake: FakeGitHub, store: Store) -> None:
 
 
 def test_progress_is_reported_as_counts(fake: FakeGitHub, store: Store) -> None:
-    add_runs(fake, 120)
+    add_runs(fake, 105)
     seen: list[CollectProgress] = []
 
     collect(fake, store, progress=seen.append)
 
-    assert seen[-1].runs == seen[-1].runs_expected == 120
-    assert seen[-1].attempts == 120
+    assert seen[-1].runs == seen[-1].runs_expected == 105
+    assert seen[-1].attempts == 105
     assert [p.runs for p in seen] == sorted(p.runs for p in seen)
     assert [p.attempts for p in seen] == sorted(p.attempts for p in seen)
