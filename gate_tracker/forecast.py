@@ -13,6 +13,7 @@ over the Jeffreys posterior ``Beta(passes + 1/2, failures + 1/2)``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -484,6 +485,7 @@ def lower_bound(passes: int, trials: int, confidence: float = CONFIDENCE) -> flo
     return float(test.proportion_ci(confidence_level=confidence, method="exact").low)
 
 
+@functools.lru_cache(maxsize=64)
 def streak_to_show(rate: float, confidence: float = CONFIDENCE) -> int:
     """The shortest streak of clean passes whose lower bound reaches ``rate``.
 
