@@ -149,6 +149,7 @@ class CollectionInterrupted(CollectionError):
 @dataclass
 class _Window:
     seen: int = 0
+    total: int = 0
     oldest: datetime | None = None
     ordered: bool = True
 
@@ -298,9 +299,20 @@ class Collector:
         return ranges
 
     def _walk(self, lo: datetime, hi: datetime | None, *, grows_down: bool) -> None:
-        """List and collect every run created between ``lo`` and ``hi``."""
+        """List and collect every run created between ``lo`` and ``hi``.
+
+        Windows do not overlap, so their counts add up: when the runs of the
+        window below a cut and of the window above it fall short of what
+        GitHub counted above, the second at the cut held more runs than the
+        cap let through, and it is listed on its own.
+        """
+        above: tuple[datetime, _Window] | None = None
         while True:
             window = self._list_window(lo, hi)
+            if above is not None:
+                self._list_cut(*above, below=window)
+                if grows_down:
+                    self._claim_down_to(above[0])
             self._resolve_deferred()
             if window.seen < LISTING_CAP:
                 if grows_down:
@@ -310,10 +322,10 @@ class Collector:
             top = hi or self._clock()
             oldest = window.oldest
             if window.ordered and oldest is not None and lo < oldest < top:
-                # The newest 1,000 are in; the next window ends where they did.
+                # The newest 1,000 are in; the next window ends below them.
                 if grows_down:
                     self._claim_down_to(oldest + _SECOND)
-                hi = oldest
+                above, hi = (oldest, window), oldest - _SECOND
                 continue
 
             if top - lo <= _SECOND:
@@ -325,7 +337,19 @@ class Collector:
             # A listing out of order cannot be continued: halve the window.
             middle = lo + (top - lo) / 2
             self._walk(middle, hi, grows_down=grows_down)
-            hi = middle
+            above, hi = None, middle - _SECOND
+
+    def _list_cut(self, cut: datetime, above: _Window, *, below: _Window) -> None:
+        missing = above.total - below.total - above.seen
+        if missing <= 0:
+            return
+        log.info("listing the %s runs created at %s apart", missing, _stamp(cut))
+        if self._list_window(cut, cut).seen >= LISTING_CAP:
+            raise CollectionError(
+                f"more than {LISTING_CAP} runs of {self.options.repository} were "
+                f"created within one second at {_stamp(cut)}; they cannot be "
+                "listed completely"
+            )
 
     def _list_window(self, lo: datetime, hi: datetime | None) -> _Window:
         params = self._listing_params(lo, hi)
@@ -342,6 +366,7 @@ class Collector:
         if not window.seen:
             # Windows go newest first: this one holds what is still to come.
             self._expected = max(self._expected, self._listed + page.total_count)
+            window.total = page.total_count
         window.seen += page.count
         self._listed += page.count
 

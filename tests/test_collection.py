@@ -303,10 +303,25 @@ def test_a_history_of_more_than_1000_runs_is_collected_completely(
     stored = runs(store)
     assert len(stored) == 1050 == result.attempts_stored
     assert len({run_id for run_id, _ in stored}) == 1050
-    assert fake.count(LISTING) <= math.ceil(1050 / 100) + 1
+    assert fake.count(LISTING) == math.ceil(1050 / 100)
     assert fake.count("/jobs$") == 1050
     assert result.covered_from is not None
     assert result.covered_from <= NOW - timedelta(days=87)
+
+
+def test_runs_sharing_the_second_where_the_cap_cut_are_all_collected(
+    fake: FakeGitHub, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collection, "LISTING_CAP", 40)
+    fake.listing_cap = 40
+    made = add_runs(fake, 50)
+    made[40].created_at = made[39].created_at
+
+    collect(fake, store)
+
+    assert {run_id for run_id, _ in runs(store)} == {run.id for run in made}
+    assert fake.count(LISTING) == 3
+    assert fake.count("/jobs$") == 50
 
 
 def test_a_listing_out_of_order_at_the_cap_is_split_and_loses_nothing(
