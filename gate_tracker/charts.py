@@ -21,7 +21,9 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch
+from matplotlib.textpath import text_to_path
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 # The Okabe-Ito palette, readable with every common colour-vision deficiency.
@@ -48,6 +50,17 @@ MAX_POINTS = 1500
 
 MARKER_LIMIT = 60
 """Up to this many runs the streak chart marks each run."""
+
+# Margins around the axes, in inches: the title above, tick labels and the
+# axis label below and on the left.
+_TOP_IN = 0.45
+_BOTTOM_IN = 0.65
+_LEFT_IN = 0.85
+_RIGHT_IN = 0.3
+_LABEL_GAP_IN = 0.3
+_GRID_BOTTOM_IN = 1.05
+PNG_COMPRESSION = 3
+"""zlib level of the PNGs: nearly as small as the default 6, and faster."""
 
 # Cell codes of the outcome grid, in legend order, with their colours.
 GRID_CELLS = (
@@ -96,11 +109,16 @@ class DurationBin:
 
 @dataclass(frozen=True)
 class FlakyImpact:
-    """One flaky test's cost: runs it failed, and runs it passed only on rerun."""
+    """One flaky test's cost: runs it failed, and runs it passed only on rerun.
+
+    ``impact`` is the analysis's share of the unclean trials, written at the
+    end of the bar: it ranks the tests, which the bar lengths alone do not.
+    """
 
     test_id: str
     failed_runs: int
     rerun_passes: int
+    impact: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +138,13 @@ def png_bytes(figure: Figure) -> bytes:
     """``figure`` as PNG bytes, identical for identical drawings."""
     buffer = io.BytesIO()
     with matplotlib.style.context("default"):
-        figure.savefig(buffer, format="png", dpi=DPI, metadata=_PNG_METADATA)
+        figure.savefig(
+            buffer,
+            format="png",
+            dpi=DPI,
+            metadata=_PNG_METADATA,
+            pil_kwargs={"compress_level": PNG_COMPRESSION},
+        )
     return buffer.getvalue()
 
 
@@ -135,7 +159,7 @@ def pass_rate_chart(bins: Sequence[RateBin], *, gate: str, per: str) -> Figure:
     _rate_line(ax, starts, green, label="CI green (reruns allowed)", colour=ORANGE)
     _rate_line(ax, starts, clean, label="clean pass (first attempt)", colour=BLUE)
 
-    ax.set_title(f"{gate}: pass rate per {per}")
+    _title(ax, f"{gate}: pass rate per {per}")
     ax.set_ylabel(f"runs passing per {per} (%)")
     ax.set_ylim(-0.02, 1.02)
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
@@ -188,7 +212,7 @@ def streak_chart(points: Sequence[StreakPoint], *, gate: str, required: int) -> 
         label=f"required: {required}",
     )
 
-    ax.set_title(f"{gate}: consecutive passing runs ({note})")
+    _title(ax, f"{gate}: consecutive passing runs ({note})")
     ax.set_ylabel("streak (runs)")
     peak = max([required, *(p.ci for p in shown)])
     ax.set_ylim(0, peak * 1.1 + 1)
@@ -222,7 +246,7 @@ def duration_chart(bins: Sequence[DurationBin], *, gate: str, per: str) -> Figur
         label="median",
     )
 
-    ax.set_title(f"{gate}: gate run duration per {per}")
+    _title(ax, f"{gate}: gate run duration per {per}")
     ax.set_ylabel("duration (minutes)")
     ax.set_ylim(bottom=0, top=max((b.p95_s for b in bins), default=60) / 60 * 1.15)
     _date_axis(ax, starts)
@@ -232,9 +256,9 @@ def duration_chart(bins: Sequence[DurationBin], *, gate: str, per: str) -> Figur
 
 def flaky_impact_chart(items: Sequence[FlakyImpact], *, gate: str) -> Figure:
     """Horizontal bars, worst first: the runs each flaky test failed or rescued."""
-    height = max(FIGURE_SIZE_IN[1], 1.4 + 0.38 * len(items))
-    figure, ax = _new_figure(height=height)
     labels = [chart_label(i.test_id) for i in items]
+    height = max(FIGURE_SIZE_IN[1], 1.4 + 0.38 * len(items))
+    figure, ax = _new_figure(height=height, left_in=_label_margin(labels))
     rows = list(range(len(items)))
 
     failed = [i.failed_runs for i in items]
@@ -251,10 +275,20 @@ def flaky_impact_chart(items: Sequence[FlakyImpact], *, gate: str) -> Figure:
 
     ax.set_yticks(rows, labels, fontsize="small")
     ax.invert_yaxis()
-    ax.set_title(f"{gate}: flaky tests by impact on the streak")
-    ax.set_xlabel("runs in the window (runs)")
+    _title(ax, f"{gate}: flaky tests by impact on the streak")
+    ax.set_xlabel("runs in the window (runs); impact: unclean trials it caused")
     widest = max((i.failed_runs + i.rerun_passes for i in items), default=1)
-    ax.set_xlim(0, widest * 1.08 + 0.5)
+    ax.set_xlim(0, widest * 1.18 + 0.8)
+    for row, item in zip(rows, items, strict=True):
+        end = item.failed_runs + item.rerun_passes
+        ax.text(
+            end + widest * 0.015,
+            row,
+            f"impact {item.impact:.1f}",
+            va="center",
+            fontsize="small",
+            color=BLACK,
+        )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="y", visible=False)
     ax.legend(loc="lower right", fontsize="small", framealpha=0.9)
@@ -263,8 +297,11 @@ def flaky_impact_chart(items: Sequence[FlakyImpact], *, gate: str) -> Figure:
 
 def outcome_grid_chart(grid: OutcomeGrid, *, gate: str) -> Figure:
     """One row per test, one column per run, each cell coloured by outcome."""
-    height = max(FIGURE_SIZE_IN[1], 1.8 + 0.38 * len(grid.tests))
-    figure, ax = _new_figure(height=height)
+    labels = [chart_label(t) for t in grid.tests]
+    height = max(FIGURE_SIZE_IN[1], 2.2 + 0.38 * len(grid.tests))
+    figure, ax = _new_figure(
+        height=height, left_in=_label_margin(labels), bottom_in=_GRID_BOTTOM_IN
+    )
     codes = [code for code, _, _ in GRID_CELLS]
     values = [[codes.index(cell) for cell in row] for row in grid.cells]
     colours = ListedColormap([colour for _, _, colour in GRID_CELLS])
@@ -277,24 +314,22 @@ def outcome_grid_chart(grid: OutcomeGrid, *, gate: str) -> Figure:
         aspect="auto",
         interpolation="nearest",
     )
-    ax.set_yticks(
-        range(len(grid.tests)), [chart_label(t) for t in grid.tests], fontsize="small"
-    )
+    ax.set_yticks(range(len(grid.tests)), labels, fontsize="small")
     _run_ticks(ax, grid.runs)
     _cell_edges(ax, len(grid.tests), len(grid.runs))
 
-    ax.set_title(
-        f"{gate}: outcomes of the top flaky tests in the last {len(grid.runs)} runs"
+    _title(
+        ax, f"{gate}: outcomes of the top flaky tests in the last {len(grid.runs)} runs"
     )
     ax.set_xlabel("run (start date, oldest left)")
     handles = [
         Patch(facecolor=colour, edgecolor=GREY, label=label)
         for _, label, colour in GRID_CELLS
     ]
-    ax.legend(
+    figure.legend(
         handles=handles,
-        loc="upper left",
-        bbox_to_anchor=(0, -0.16),
+        loc="lower left",
+        bbox_to_anchor=(ax.get_position().x0, 0.08 / height),
         ncol=len(handles),
         fontsize="small",
         frameon=False,
@@ -310,16 +345,46 @@ def chart_label(test_id: str) -> str:
     return test_id.replace("$", r"\$")
 
 
-def _new_figure(*, height: float = FIGURE_SIZE_IN[1]) -> tuple[Figure, Axes]:
+def _new_figure(
+    *,
+    height: float = FIGURE_SIZE_IN[1],
+    left_in: float = _LEFT_IN,
+    bottom_in: float = _BOTTOM_IN,
+) -> tuple[Figure, Axes]:
+    # Fixed margins, in inches, instead of a layout engine: the engine would
+    # measure every text a second time, and a report draws five charts.
+    width = FIGURE_SIZE_IN[0]
     with matplotlib.style.context("default"):
-        figure = Figure(
-            figsize=(FIGURE_SIZE_IN[0], height), dpi=DPI, layout="constrained"
-        )
+        figure = Figure(figsize=(width, height), dpi=DPI)
         FigureCanvasAgg(figure)
+        figure.subplots_adjust(
+            left=left_in / width,
+            right=1 - _RIGHT_IN / width,
+            top=1 - _TOP_IN / height,
+            bottom=bottom_in / height,
+        )
         ax = figure.add_subplot()
     ax.grid(True, color="#DDDDDD", linewidth=0.8)
     ax.set_axisbelow(True)
     return figure, ax
+
+
+def _title(ax: Axes, text: str) -> None:
+    # A title placed at a fixed height spares matplotlib from measuring every
+    # tick label to move it clear of them, which no chart here needs.
+    ax.set_title(text, y=1.0, pad=8)
+
+
+def _label_margin(labels: Sequence[str]) -> float:
+    """Inches left of the axes for the widest of ``labels`` in small type."""
+    with matplotlib.style.context("default"):
+        prop = FontProperties(size="small")
+        widths = [
+            text_to_path.get_text_width_height_descent(label, prop, ismath=False)[0]
+            for label in labels
+        ]
+    # Rendered text runs a few per cent wider than its outline measures.
+    return max(widths, default=0.0) * 1.05 / 72 + _LABEL_GAP_IN
 
 
 def _rate_line(
@@ -402,9 +467,20 @@ def _run_ticks(ax: Axes, runs: Sequence[datetime]) -> None:
 
 
 def _cell_edges(ax: Axes, rows: int, columns: int) -> None:
-    # Thin white lines between cells keep neighbouring runs apart.
-    ax.set_xticks([c - 0.5 for c in range(1, columns)], minor=True)
-    ax.set_yticks([r - 0.5 for r in range(1, rows)], minor=True)
-    ax.grid(which="minor", color="white", linewidth=0.6)
-    ax.grid(which="major", visible=False)
-    ax.tick_params(which="minor", length=0)
+    # Thin white lines between cells keep neighbouring runs apart; two line
+    # collections cost far less than a minor tick per cell.
+    ax.vlines(
+        [c - 0.5 for c in range(1, columns)],
+        -0.5,
+        rows - 0.5,
+        color="white",
+        linewidth=0.6,
+    )
+    ax.hlines(
+        [r - 0.5 for r in range(1, rows)],
+        -0.5,
+        columns - 0.5,
+        color="white",
+        linewidth=0.6,
+    )
+    ax.grid(False)

@@ -503,7 +503,9 @@ def draw_charts(
     active = [f for f in report.flakes.flaky if f.state != "fixed"][:FLAKY_SHOWN]
     if active:
         impacts = [
-            charts.FlakyImpact(redact(f.test_id), f.final_failures, f.evidence["rerun"])
+            charts.FlakyImpact(
+                redact(f.test_id), f.final_failures, f.evidence["rerun"], f.impact
+            )
             for f in active
         ]
         figure = charts.flaky_impact_chart(impacts, gate=gate)

@@ -57,7 +57,7 @@ def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def _legend_texts(figure: Figure) -> list[str]:
-    legend = figure.axes[0].get_legend()
+    legend = figure.axes[0].get_legend() or (figure.legends or [None])[0]
     assert legend is not None
     return [text.get_text() for text in legend.get_texts()]
 
@@ -164,8 +164,8 @@ def test_duration_chart_plots_minutes_for_median_and_95th_percentile() -> None:
 
 def test_flaky_impact_chart_stacks_failed_and_rerun_runs_worst_on_top() -> None:
     items = [
-        FlakyImpact("tests/test_pay.py::test_card[$10]", 5, 2),
-        FlakyImpact("tests/test_cart.py::test_add", 3, 0),
+        FlakyImpact("tests/test_pay.py::test_card[$10]", 5, 2, 4.5),
+        FlakyImpact("tests/test_cart.py::test_add", 3, 0, 1.25),
     ]
 
     ax = charts.flaky_impact_chart(items, gate="g").axes[0]
@@ -179,6 +179,7 @@ def test_flaky_impact_chart_stacks_failed_and_rerun_runs_worst_on_top() -> None:
         r"tests/test_pay.py::test_card[\$10]",
         "tests/test_cart.py::test_add",
     ]
+    assert [t.get_text() for t in ax.texts] == ["impact 4.5", "impact 1.2"]
     assert ax.yaxis_inverted()
     assert _hex(ax.containers[0][0].get_facecolor()) == charts.VERMILLION
 
