@@ -12,9 +12,28 @@ from collections.abc import Sequence
 
 REDACTED = "[REDACTED]"
 
+# Words that make a key name a secret. "auth" is one, "author" is not.
 _SECRET_WORDS = (
-    r"(?:password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key|auth|credentials?)"
+    r"(?:password|passwd|passphrase|pwd|token|secret|api[_-]?key|apikey"
+    r"|access[_-]?key|account[_-]?key|private[_-]?key|credentials?"
+    r"|session[_-]?id|auth(?!or))"
 )
+
+# key=value and key: value pairs, with the key and value quoted or not;
+# comparisons (==, !=) are not pairs. A key starts where a word starts.
+# Whether the key names a secret, and where its value ends, are found apart
+# (see _redact_pairs): one regex for all three backtracks quadratically on
+# long runs like "x=x=x=...".
+_PAIR_KEY = re.compile(
+    r"""(?<![\w.\-])(?P<key>[\w.\-]+)["']?\s*(?<![=!<>])(?:=(?!=)|:(?!:))\s*"""
+)
+
+# The value after a key: a quoted string to its closing quote, or one bare
+# word. A value already redacted is left alone.
+_PAIR_VALUE = re.compile(
+    r"""(?P<q>["'])?(?!\[REDACTED\])(?(q)[^"'\n]+(?P=q)?|[^\s'",;&)}\]]+)"""
+)
+_SECRET_NAME = re.compile(rf"(?i){_SECRET_WORDS}")
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # GitHub tokens: classic, fine-grained, OAuth, app and refresh tokens.
@@ -22,14 +41,30 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
         REDACTED,
     ),
-    # AWS access key ids and secret keys given as a pair.
-    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),
-    # Google API keys and OAuth access tokens.
+    # GitLab, npm and PyPI tokens.
+    (re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"), REDACTED),
+    (re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"), REDACTED),
+    (re.compile(r"\bpypi-AgE[A-Za-z0-9_\-]{50,}"), REDACTED),
+    # AWS access key ids; their secret keys are caught as key=value pairs.
+    (re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"), REDACTED),
+    # Google API keys, OAuth access tokens and OAuth client secrets.
     (re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"), REDACTED),
     (re.compile(r"\bya29\.[0-9A-Za-z_\-]{20,}"), REDACTED),
-    # Slack and Stripe tokens.
-    (re.compile(r"\bxox[abprs]-[0-9A-Za-z-]{10,}"), REDACTED),
+    (re.compile(r"\bGOCSPX-[0-9A-Za-z_\-]{20,}"), REDACTED),
+    # Azure shared access signatures in URLs and connection strings.
+    (re.compile(r"(?i)([?&;]sig=)[^&\s'\";]+"), r"\1" + REDACTED),
+    # Slack and Stripe tokens, and webhook URLs whose path is the secret.
+    (re.compile(r"\bxox[abposr]-[0-9A-Za-z-]{10,}"), REDACTED),
+    (re.compile(r"\bxapp-\d-[0-9A-Za-z-]{10,}"), REDACTED),
+    (
+        re.compile(
+            r"(?i)\b((?:hooks\.slack\.com/(?:services|workflows|triggers)"
+            r"|discord(?:app)?\.com/api/webhooks)/)[\w/\-]+"
+        ),
+        r"\1" + REDACTED,
+    ),
     (re.compile(r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}"), REDACTED),
+    (re.compile(r"\bwhsec_[0-9A-Za-z]{16,}"), REDACTED),
     # JSON web tokens.
     (
         re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
@@ -38,33 +73,45 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Private key blocks.
     (
         re.compile(
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?"
+            r"(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
             re.S,
         ),
         REDACTED,
     ),
-    # Authorization headers: keep the scheme, drop the credential.
+    # Authorization headers, also quoted as in a dict: keep the scheme, drop
+    # the credential (to the closing quote when quoted).
     (
         re.compile(
-            r"(?i)\b(authorization|proxy-authorization)(\s*[:=]\s*)(?:(bearer|basic|token)\s+)?[^\s,;'\"]+"
+            r"""(?i)((?<![\w-])(?:proxy-)?authorization["']?\s*[:=]\s*(["'])?)"""
+            r"((?:bearer|basic|token|digest|negotiate|ntlm|aws4-hmac-sha256)\s+)?"
+            r"""(?(2)[^"'\n]+|[^\s,;'"]+)"""
         ),
-        r"\1\2\3 " + REDACTED,
+        r"\1\3" + REDACTED,
     ),
-    # Credentials inside URLs: scheme://user:password@host.
+    # Cookie headers carry session credentials: drop the whole value.
     (
-        re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s:@]+):([^/\s@]+)@"),
+        re.compile(
+            r"""(?i)((?<![\w-])(?:set-)?cookie["']?\s*:\s*(["'])?)"""
+            r"""(?(2)[^"'\n]+|[^\r\n]+)"""
+        ),
+        r"\1" + REDACTED,
+    ),
+    # A bearer token on its own.
+    (
+        re.compile(r"(?i)\b(bearer\s+)(?!\[REDACTED\])[A-Za-z0-9._~+/\-]{8,}=*"),
+        r"\1" + REDACTED,
+    ),
+    # Credentials inside URLs: scheme://user:password@host, user may be empty.
+    (
+        re.compile(
+            r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]*://)([^/\s:@]*):([^\s/?#]+)@"
+        ),
         r"\1\2:" + REDACTED + "@",
-    ),
-    # key=value and key: value pairs whose key names a secret.
-    (
-        re.compile(
-            rf"(?i)([\w.\-]*{_SECRET_WORDS}[\w.\-]*)(\s*[=:]\s*|\"\s*:\s*\")(['\"]?)([^\s'\",;&]+)"
-        ),
-        r"\1\2\3" + REDACTED,
     ),
 )
 
-_SECRET_FLAG = re.compile(rf"(?i)^--?[\w-]*{_SECRET_WORDS}[\w-]*$")
+_OPTION = re.compile(r"--?[\w-]+")
 
 
 def redact(text: str) -> str:
@@ -73,7 +120,27 @@ def redact(text: str) -> str:
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
+    text = _redact_pairs(text)
     return text.replace(f"{REDACTED} {REDACTED}", REDACTED)
+
+
+def _redact_pairs(text: str) -> str:
+    parts: list[str] = []
+    position = 0
+    while key := _PAIR_KEY.search(text, position):
+        parts.append(text[position : key.end()])
+        position = key.end()
+        if not _SECRET_NAME.search(key["key"]):
+            # The value may itself hold a pair, as in "name: password=x".
+            continue
+        value = _PAIR_VALUE.match(text, position)
+        if value is None:
+            continue
+        quote = value["q"] or ""
+        parts.append(quote + REDACTED + quote)
+        position = value.end()
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 def redact_args(args: Sequence[str]) -> list[str]:
@@ -89,7 +156,7 @@ def redact_args(args: Sequence[str]) -> list[str]:
             cleaned.append(REDACTED)
             hide_next = False
             continue
-        if _SECRET_FLAG.match(arg):
+        if _OPTION.fullmatch(arg) and _SECRET_NAME.search(arg):
             cleaned.append(arg)
             hide_next = True
             continue
@@ -109,7 +176,8 @@ _SIGNATURE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (
         re.compile(
-            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+            r"(?:Z|[+-]\d{2}:?\d{2})?"
         ),
         "<time>",
     ),
