@@ -69,6 +69,9 @@ gate_runs = Table(
     UniqueConstraint("gate", "repository", "run_key", name="uq_gate_runs_key"),
     Index("ix_gate_runs_scope", "gate", "repository", "started_at"),
     Index("ix_gate_runs_commit", "gate", "commit_sha"),
+    # The newest runs of a gate over all its repositories: status and the
+    # forecast read only those, however long the history.
+    Index("ix_gate_runs_recent", "gate", "started_at"),
 )
 
 gate_sessions = Table(

@@ -54,6 +54,7 @@ def upgrade() -> None:
         "ix_gate_runs_scope", "gate_runs", ["gate", "repository", "started_at"]
     )
     op.create_index("ix_gate_runs_commit", "gate_runs", ["gate", "commit_sha"])
+    op.create_index("ix_gate_runs_recent", "gate_runs", ["gate", "started_at"])
 
     op.create_table(
         "gate_sessions",
