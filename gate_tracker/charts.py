@@ -78,7 +78,7 @@ _PNG_METADATA: dict[str, str | None] = {"Software": None}
 
 @dataclass(frozen=True)
 class RateBin:
-    """The runs of one day or week and how many passed, with 95 % intervals."""
+    """The runs of one day or week and how many passed, with 95% intervals."""
 
     start: datetime
     runs: int
@@ -413,7 +413,7 @@ def _rate_line(
         marker="o",
         markersize=4,
         linewidth=1.6,
-        label=f"{label}, with 95 % interval",
+        label=f"{label}, with 95% interval",
     )
 
 

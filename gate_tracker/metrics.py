@@ -165,8 +165,8 @@ def _rate_families(gates: Sequence[GateMetrics]) -> Iterator[Metric]:
     names = ("clean_pass_ratio", "clean_pass_ratio_lower", "clean_pass_ratio_upper")
     helps = (
         "Estimated probability that one run is a clean pass, over recent runs.",
-        "Lower end of the 95 % interval of the clean-pass ratio.",
-        "Upper end of the 95 % interval of the clean-pass ratio.",
+        "Lower end of the 95% interval of the clean-pass ratio.",
+        "Upper end of the 95% interval of the clean-pass ratio.",
     )
     families = [
         GaugeMetricFamily(f"{PREFIX}_{name}", text, labels=LABELS)

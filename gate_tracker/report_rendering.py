@@ -237,7 +237,7 @@ def _rate(figures: PeriodFigures) -> str:
     low, high = figures.clean_interval
     return (
         f"{figures.clean_rate:.1%} of {figures.trials} trials "
-        f"(95 % interval {low:.1%}-{high:.1%})"
+        f"(95% interval {low:.1%}-{high:.1%})"
     )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -27,15 +27,24 @@ from markupsafe import Markup
 from gate_tracker import __version__
 from gate_tracker.config import Settings
 from gate_tracker.exceptions import StorageError
-from gate_tracker.flakiness import FlakeAnalysis, FlakePolicy, analyze
+from gate_tracker.flakiness import FlakeAnalysis, FlakePolicy, TestFinding, analyze
 from gate_tracker.forecast import Forecast, jeffreys_interval
-from gate_tracker.history import GateHistory, HistoryScope, load_history, load_outlook
+from gate_tracker.history import (
+    GateHistory,
+    HistoryScope,
+    Observation,
+    load_history,
+    load_outlook,
+)
 from gate_tracker.objective import Objective, Policy, Trial, evaluate, group_trials
 from gate_tracker.records import FAILED_OUTCOMES, VERDICTS, StoredRun
 from gate_tracker.redaction import redact
 from gate_tracker.schema import test_results
 from gate_tracker.storage import Store
 from gate_tracker.verdicts import NEUTRAL_VERDICTS
+
+if TYPE_CHECKING:
+    from gate_tracker.charts import DurationBin, OutcomeGrid, RateBin, StreakPoint
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +245,14 @@ def build_report(
     )
     if charts:
         report.charts = draw_charts(report, runs, steps, history)
+    log.info(
+        "report: %d runs in scope, %d in the period, %d flaky and %d broken tests",
+        len(runs),
+        report.period.runs,
+        len(flakes.flaky),
+        len(flakes.broken),
+        extra={"gate": scope.gate, "repository": scope.repository},
+    )
     return report
 
 
@@ -404,7 +421,9 @@ def fix_first(
     return items[:limit]
 
 
-def _group_item(tests: Sequence[str], shared: int, members: Sequence[Any]) -> FixItem:
+def _group_item(
+    tests: Sequence[str], shared: int, members: Sequence[TestFinding]
+) -> FixItem:
     signatures: Counter[str] = Counter()
     for member in members:
         signatures.update(dict(member.signatures))
@@ -412,13 +431,13 @@ def _group_item(tests: Sequence[str], shared: int, members: Sequence[Any]) -> Fi
     return FixItem(
         kind="group",
         subject=", ".join(tests),
-        detail=f"{len(tests)} tests fail in the same runs ({shared} runs together): "
+        detail=f"{len(tests)} tests fail in the same runs ({_runs(shared)} together): "
         f"likely one shared cause; most common failure: {cause}",
         cost=sum(member.impact for member in members),
     )
 
 
-def _finding_item(finding: Any) -> FixItem:
+def _finding_item(finding: TestFinding) -> FixItem:
     cause = finding.signatures[0][0] if finding.signatures else "no failure message"
     if finding.broken_at is not None:
         broke = finding.broken_at
@@ -426,19 +445,24 @@ def _finding_item(finding: Any) -> FixItem:
         return FixItem(
             kind="broken",
             subject=finding.test_id,
-            detail=f"fails every run since commit {commit} ({broke.failing_runs} "
-            f"runs since {broke.started_at:%Y-%m-%d}): a regression, not flakiness; "
+            detail=f"fails every run since commit {commit} "
+            f"({_runs(broke.failing_runs)} since {broke.started_at:%Y-%m-%d}): "
+            "a regression, not flakiness; "
             f"failure: {cause}",
             cost=finding.impact,
         )
     return FixItem(
         kind="flaky",
         subject=finding.test_id,
-        detail=f"{finding.state} flaky test: cost {finding.runs_broken} runs "
+        detail=f"{finding.state} flaky test: cost {_runs(finding.runs_broken)} "
         f"({finding.runs_broken_alone} alone), fails {finding.failure_rate:.0%} "
-        f"of {finding.runs} runs; most common failure: {cause}",
+        f"of {_runs(finding.runs)}; most common failure: {cause}",
         cost=finding.impact,
     )
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
 
 
 def _unexplained_trials(history: GateHistory) -> list[str]:
@@ -532,7 +556,7 @@ def _bin_start(moment: datetime, per: str) -> datetime:
     return day
 
 
-def _rate_bins(steps: Sequence[_TrialStep], per: str) -> list[Any]:
+def _rate_bins(steps: Sequence[_TrialStep], per: str) -> list[RateBin]:
     from gate_tracker.charts import RateBin
 
     binned: dict[datetime, list[_TrialStep]] = {}
@@ -559,7 +583,7 @@ def _rate_bins(steps: Sequence[_TrialStep], per: str) -> list[Any]:
     return bins
 
 
-def _streak_points(steps: Sequence[_TrialStep], since: datetime) -> list[Any]:
+def _streak_points(steps: Sequence[_TrialStep], since: datetime) -> list[StreakPoint]:
     from gate_tracker.charts import StreakPoint
 
     points = []
@@ -578,7 +602,7 @@ def _advance(streak: int, step: str) -> int:
     return 0 if step == "reset" else streak
 
 
-def _duration_bins(runs: Sequence[StoredRun], per: str) -> list[Any]:
+def _duration_bins(runs: Sequence[StoredRun], per: str) -> list[DurationBin]:
     from gate_tracker.charts import DurationBin
 
     binned: dict[datetime, list[float]] = {}
@@ -596,7 +620,7 @@ def _duration_bins(runs: Sequence[StoredRun], per: str) -> list[Any]:
     ]
 
 
-def _outcome_grid(findings: Sequence[Any], history: GateHistory) -> Any:
+def _outcome_grid(findings: Sequence[TestFinding], history: GateHistory) -> OutcomeGrid:
     from gate_tracker.charts import OutcomeGrid
 
     shown = history.runs[-GRID_RUNS:]
@@ -611,7 +635,7 @@ def _outcome_grid(findings: Sequence[Any], history: GateHistory) -> Any:
     )
 
 
-def _grid_cell(seen: Any) -> str:
+def _grid_cell(seen: Observation | None) -> str:
     if seen is None:
         return "absent"
     if seen.outcome in FAILED_OUTCOMES:
@@ -648,6 +672,7 @@ def write_report(report: Report, directory: Path) -> list[Path]:
             f"cannot write the report into {directory}: {err.strerror or err}. "
             "Choose a writable folder with --out"
         ) from err
+    log.info("report written to %s (%d files)", directory, len(written))
     return written
 
 

@@ -96,8 +96,8 @@ def test_pass_rate_chart_is_titled_labelled_and_shades_the_interval() -> None:
     assert _hex(clean_line.get_color()) == charts.BLUE
     assert band.get_paths()[0].vertices[:, 1].min() == pytest.approx(0.5)
     assert _legend_texts(figure) == [
-        "CI green (reruns allowed), with 95 % interval",
-        "clean pass (first attempt), with 95 % interval",
+        "CI green (reruns allowed), with 95% interval",
+        "clean pass (first attempt), with 95% interval",
     ]
 
 
