@@ -8,7 +8,9 @@ escaped secret cannot slip past the patterns.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from gate_tracker.reporting import PeriodFigures, Report
 
 FLAKY_STATES = ("new", "ongoing", "fixed")
+_WEB_URL = re.compile(r"(?i)^https?://")
+_UNSAFE_IN_URL = re.compile(r"[\s<>\"']")
 _EVIDENCE_LABELS = {"rerun": "rerun", "same_commit": "same commit", "flips": "flips"}
 
 
@@ -171,6 +175,7 @@ def _context(report: Report) -> dict[str, Any]:
         "rate": _rate,
         "run_label": _run_label,
         "run_name": _run_name,
+        "run_url": run_url,
     }
 
 
@@ -258,11 +263,22 @@ def _run_name(run: StoredRun) -> str:
 
 def _run_label(run: StoredRun) -> Markup:
     name = escape_markdown(redact(_run_name(run)))
-    if run.url:
-        # The URL goes inside <...> so no character of it can end the link.
-        url = redact(run.url).replace("<", "%3C").replace(">", "%3E")
-        return Markup(f"[{name}](<{url}>)")
-    return Markup(name)
+    url = run_url(run)
+    if url is None:
+        return Markup(name)
+    # Inside <...> a link ends only at ">", which run_url has encoded.
+    return Markup(f"[{name}](<{url}>)")
+
+
+def run_url(run: StoredRun) -> str | None:
+    """The run's web address, redacted and fit for a link; None unless http(s).
+
+    Whitespace and angle brackets are percent-encoded so the address cannot
+    end the link early in Markdown.
+    """
+    if not run.url or not _WEB_URL.match(run.url):
+        return None
+    return _UNSAFE_IN_URL.sub(lambda m: quote(m.group()), redact(run.url))
 
 
 def _scope_line(report: Report) -> str:
