@@ -124,12 +124,14 @@ def upgrade() -> None:
         sa.Column("repository", sa.String(200), nullable=False),
         sa.Column("scope_key", sa.String(64), nullable=False),
         sa.Column("scope", sa.Text(), nullable=False),
+        sa.Column("wanted_from", sa.DateTime(timezone=True)),
         sa.Column("covered_from", sa.DateTime(timezone=True)),
         sa.Column("covered_to", sa.DateTime(timezone=True)),
         sa.Column("workflow_id", sa.String(40)),
         sa.Column("gate_workflows", sa.Text(), nullable=False),
         sa.Column("etags", sa.Text(), nullable=False),
         sa.Column("ignored", sa.Text(), nullable=False),
+        sa.Column("pending", sa.Text(), nullable=False),
         sa.Column("synced_at", sa.DateTime(timezone=True)),
         sa.UniqueConstraint(
             "provider", "gate", "repository", "scope_key", name="uq_sync_state_scope"
