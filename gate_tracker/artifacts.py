@@ -21,14 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 
-import sqlalchemy as sa
-
-from gate_tracker.ci_attempts import GateAttempt, ci_context, run_key
+from gate_tracker.ci_attempts import GateAttempt, ci_context
+from gate_tracker.ci_storage import Scope, plugin_recorded
 from gate_tracker.exceptions import InputError
 from gate_tracker.github_client import CIArtifact, CIRun, GitHubClient
 from gate_tracker.record_file import parse_record
 from gate_tracker.records import CIContext, SessionRecord
-from gate_tracker.schema import gate_runs, gate_sessions
 from gate_tracker.storage import Store
 
 log = logging.getLogger(__name__)
@@ -201,16 +199,14 @@ class AttemptDataReader:
         self,
         client: GitHubClient,
         store: Store,
+        scope: Scope,
         *,
-        gate: str,
-        job: str,
         patterns: Sequence[str],
         note: Callable[[str], None],
     ) -> None:
         self.client = client
         self.store = store
-        self.gate = gate
-        self.job = job
+        self.scope = scope
         self.patterns = tuple(patterns)
         self.note = note
         self.artifacts = 0
@@ -271,7 +267,7 @@ class AttemptDataReader:
 
         for record in content.records:
             attempt = record_attempt(record) or number
-            fitted = fit_record(record, gate=self.gate, ci=self._ci(run, attempt))
+            fitted = fit_record(record, gate=self.scope.gate, ci=self._ci(run, attempt))
             if isinstance(fitted, str):
                 self.note(f"{where}: a gate record was left out: {fitted}")
                 continue
@@ -290,7 +286,10 @@ class AttemptDataReader:
             for (number, shard), documents in junit.items()
             if number == attempt.number
         }
-        if not groups or self._plugin_recorded(run, attempt.number):
+        if not groups:
+            return []
+        # The plugin's own record of an attempt is richer than its JUnit XML.
+        if plugin_recorded(self.store, self.scope, run.id, attempt.number):
             return []
 
         from gate_tracker.junit import session_from_junit
@@ -300,7 +299,7 @@ class AttemptDataReader:
             try:
                 session, warnings = session_from_junit(
                     documents,
-                    gate=self.gate,
+                    gate=self.scope.gate,
                     commit=run.commit,
                     branch=run.branch,
                     event=run.event,
@@ -316,20 +315,6 @@ class AttemptDataReader:
             sessions.append(session)
         return sessions
 
-    def _plugin_recorded(self, run: CIRun, number: int) -> bool:
-        key = run_key(self.client.repository, run.id, number)
-        query = (
-            sa.select(gate_sessions.c.id)
-            .join(gate_runs, gate_runs.c.id == gate_sessions.c.run_id)
-            .where(
-                gate_runs.c.gate == self.gate,
-                gate_runs.c.repository == self.client.repository,
-                gate_runs.c.run_key == key,
-                gate_sessions.c.source == "plugin",
-            )
-        )
-        with self.store.reading() as conn:
-            return conn.execute(query.limit(1)).first() is not None
-
     def _ci(self, run: CIRun, number: int) -> CIContext:
-        return ci_context(run, number, repository=self.client.repository, job=self.job)
+        scope = self.scope
+        return ci_context(run, number, repository=scope.repository, job=scope.job)

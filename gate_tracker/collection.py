@@ -20,24 +20,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from gate_tracker import ci_attempts
 from gate_tracker.artifacts import DEFAULT_ARTIFACTS, AttemptDataReader
 from gate_tracker.ci_attempts import GateAttempt, decide_attempt, no_jobs_attempt
+from gate_tracker.ci_storage import (
+    Scope,
+    StoredAttempt,
+    store_attempt,
+    stored_any,
+    stored_attempts,
+)
 from gate_tracker.config import DEFAULT_EVENTS
 from gate_tracker.exceptions import CollectionError
 from gate_tracker.github_client import (
     CIJob,
     CIRun,
     GitHubClient,
-    RunPage,
+    Page,
     UnknownRepositoryError,
 )
 from gate_tracker.records import SessionRecord
-from gate_tracker.schema import COUNT_COLUMNS, gate_runs, gate_sessions
-from gate_tracker.storage import Store, refresh_run
+from gate_tracker.storage import Store
 from gate_tracker.sync_state import (
     SyncKey,
     SyncState,
@@ -50,7 +53,6 @@ from gate_tracker.sync_state import (
 log = logging.getLogger(__name__)
 
 PROVIDER = ci_attempts.PROVIDER
-SOURCE = "github"
 LISTING_CAP = 1000
 """GitHub returns at most this many runs for a filtered listing."""
 
@@ -208,15 +210,11 @@ class Collector:
         self._key = SyncKey(
             PROVIDER, options.gate, options.repository, scope_key, scope
         )
+        self._scope = Scope(options.gate, options.repository, options.job)
         self._state = SyncState()
         self._result = CollectResult()
         self._reader = AttemptDataReader(
-            client,
-            store,
-            gate=options.gate,
-            job=options.job,
-            patterns=options.artifacts,
-            note=self._note,
+            client, store, self._scope, patterns=options.artifacts, note=self._note
         )
         self._started = self._clock()
         self._horizon = self._started - HORIZON_LAG
@@ -362,7 +360,7 @@ class Collector:
             raise self._unknown_listing() from err
         return window
 
-    def _take_page(self, page: RunPage, window: _Window) -> None:
+    def _take_page(self, page: Page, window: _Window) -> None:
         if not window.seen:
             # Windows go newest first: this one holds what is still to come.
             self._expected = max(self._expected, self._listed + page.total_count)
@@ -435,7 +433,7 @@ class Collector:
         in_scope = [run for run in runs if self._in_scope(run)]
         self._result.runs += len(in_scope)
         self._examined += len(runs) - len(in_scope)
-        stored = self._stored_attempts([run.id for run in in_scope])
+        stored = stored_attempts(self.store, self._scope, [run.id for run in in_scope])
         try:
             for run in in_scope:
                 self._collect_run(run, stored.get(run.id, set()))
@@ -536,14 +534,23 @@ class Collector:
         if not unwritten:
             return
 
+        now = self._clock()
         with self.store.writing() as conn:
             for run, gate, ignored, sessions in unwritten:
                 for attempt in gate:
                     found = sessions.get(attempt.number, [])
-                    self._store_attempt(conn, run, attempt, found)
+                    self._count(
+                        store_attempt(
+                            self.store, conn, self._scope, run, attempt, found, now=now
+                        )
+                    )
                 self._remember_ignored(run, ignored)
             save_state(conn, self._key, self._state, self._clock())
         self._result.attempts_stored += sum(len(gate) for _, gate, _, _ in unwritten)
+
+    def _count(self, stored: StoredAttempt) -> None:
+        self._result.sessions += stored.sessions
+        self._result.without_test_data += not stored.has_test_data
 
     def _remember_ignored(self, run: CIRun, ignored: Sequence[int]) -> None:
         if not ignored:
@@ -553,88 +560,6 @@ class Collector:
         )
         memory["attempts"] = sorted({*memory["attempts"], *ignored})
         self._result.attempts_ignored += len(ignored)
-
-    def _store_attempt(
-        self,
-        conn: Connection,
-        run: CIRun,
-        attempt: GateAttempt,
-        sessions: Sequence[SessionRecord],
-    ) -> None:
-        options = self.options
-        run_key = ci_attempts.run_key(options.repository, run.id, attempt.number)
-        ci_values = self._ci_values(run, attempt)
-        values = {
-            "gate": options.gate,
-            "repository": options.repository,
-            "run_key": run_key,
-            "sources": "",
-            "verdict": attempt.verdict,
-            "reason": attempt.reason,
-            "recorded_at": self._clock(),
-            **dict.fromkeys(COUNT_COLUMNS, 0),
-            **ci_values,
-        }
-        key = (options.gate, options.repository, run_key)
-        row_id = self.store.ensure_run_row(conn, key, values)
-        # The plugin may have made the row: CI's view of the attempt wins. The
-        # values go as parameters, so one compiled statement serves every run.
-        conn.execute(_UPDATE_CI, {"row_id": row_id, **ci_values})
-
-        for session in sessions:
-            self._result.sessions += self.store.store_session(conn, session).stored
-        refresh_run(conn, row_id, add_source=SOURCE)
-        if not sessions and not _has_sessions(conn, row_id):
-            self._result.without_test_data += 1
-
-    def _ci_values(self, run: CIRun, attempt: GateAttempt) -> dict[str, Any]:
-        latest = attempt.number == run.attempt
-        finished = attempt.finished_at
-        details = {
-            "run_id": run.id,
-            "attempt": attempt.number,
-            "workflow_id": run.workflow_id,
-            "run_status": run.status if latest else "completed",
-            "run_conclusion": run.conclusion if latest else None,
-            "jobs": [_job_details(job) for job in attempt.jobs],
-        }
-        return {
-            "event": run.event,
-            "branch": run.branch,
-            "commit_sha": run.commit,
-            "ci_provider": PROVIDER,
-            "ci_run_id": str(run.id),
-            "attempt": attempt.number,
-            "workflow": run.workflow_name,
-            "job": self.options.job,
-            "url": ci_attempts.attempt_url(run, attempt.number),
-            "started_at": attempt.started_at,
-            "finished_at": finished,
-            "duration_s": (
-                (finished - attempt.started_at).total_seconds() if finished else None
-            ),
-            "ci_status": "completed",
-            "ci_conclusion": attempt.conclusion,
-            "ci_verdict": attempt.verdict,
-            "ci_details": json.dumps(details, sort_keys=True),
-        }
-
-    def _stored_attempts(self, run_ids: Sequence[int]) -> dict[int, set[int]]:
-        """Attempts of these runs an earlier sync stored, by run id."""
-        if not run_ids:
-            return {}
-        query = sa.select(gate_runs.c.ci_run_id, gate_runs.c.attempt).where(
-            gate_runs.c.gate == self.options.gate,
-            gate_runs.c.repository == self.options.repository,
-            gate_runs.c.ci_provider == PROVIDER,
-            gate_runs.c.ci_run_id.in_([str(i) for i in run_ids]),
-            gate_runs.c.ci_verdict.is_not(None),
-        )
-        stored: dict[int, set[int]] = {}
-        with self.store.reading() as conn:
-            for row in conn.execute(query):
-                stored.setdefault(int(row.ci_run_id), set()).add(int(row.attempt))
-        return stored
 
     # -- sync state -------------------------------------------------------------
 
@@ -652,7 +577,7 @@ class Collector:
     def _check_gate_job_found(self) -> None:
         if self._state.gate_workflows or not self._jobs_seen:
             return
-        if self._result.attempts_stored or self._stored_any():
+        if self._result.attempts_stored or stored_any(self.store, self._scope):
             return
 
         # Forget what was learnt: with the right --job it all counts again.
@@ -665,15 +590,6 @@ class Collector:
             f"{self.options.repository} that were examined (jobs seen: {names}); "
             "check --job"
         )
-
-    def _stored_any(self) -> bool:
-        query = sa.select(gate_runs.c.id).where(
-            gate_runs.c.gate == self.options.gate,
-            gate_runs.c.repository == self.options.repository,
-            gate_runs.c.ci_verdict.is_not(None),
-        )
-        with self.store.reading() as conn:
-            return conn.execute(query.limit(1)).first() is not None
 
     def _save(self) -> None:
         with self.store.writing() as conn:
@@ -707,26 +623,6 @@ class Collector:
                 note=note,
             )
         )
-
-
-_UPDATE_CI = sa.update(gate_runs).where(gate_runs.c.id == sa.bindparam("row_id"))
-
-
-def _has_sessions(conn: Connection, row_id: int) -> bool:
-    query = sa.select(gate_sessions.c.id).where(gate_sessions.c.run_id == row_id)
-    return conn.execute(query.limit(1)).first() is not None
-
-
-def _job_details(job: CIJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "name": job.name,
-        "status": job.status,
-        "conclusion": job.conclusion,
-        "started_at": job.started_at.isoformat() if job.started_at else None,
-        "completed_at": job.completed_at.isoformat() if job.completed_at else None,
-        "url": job.url,
-    }
 
 
 def _day(moment: datetime) -> datetime:

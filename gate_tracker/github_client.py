@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from github import Auth, Github, GithubException, GithubRetry
+from github import Auth, Github, GithubException
 from github.GithubException import (
     BadCredentialsException,
     RateLimitExceededExceedsMaxWait,
@@ -32,6 +31,12 @@ from urllib3.util.retry import Retry
 
 from gate_tracker import __version__
 from gate_tracker.exceptions import CollectionError, ConfigurationError
+from gate_tracker.github_rate_limits import (
+    BoundedRetry,
+    RateLimitStop,
+    clock,
+    rate_limit_stop,
+)
 from gate_tracker.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -43,7 +48,6 @@ PER_PAGE = 100
 
 NOT_MODIFIED = 304
 _USER_AGENT = f"gate-tracker/{__version__}"
-_RATE_LIMITED = (403, 429)
 
 
 @dataclass(frozen=True)
@@ -64,17 +68,6 @@ class ClientLimits:
     secondary_wait_s: float = 60.0
     max_wait_s: float = 300.0
     artifact_bytes: int = 512 * 1024 * 1024
-
-
-class RateLimitStop(CollectionError):
-    """GitHub's rate limit would need a longer wait than allowed.
-
-    ``resume_at`` says when a new attempt can expect to succeed.
-    """
-
-    def __init__(self, message: str, resume_at: datetime) -> None:
-        super().__init__(message)
-        self.resume_at = resume_at
 
 
 @dataclass(frozen=True)
@@ -121,7 +114,11 @@ class CIArtifact:
 
 @dataclass
 class Page:
-    """One page of a listing, or an unchanged page known from its ETag."""
+    """One page of a listing, or an unchanged page known from its ETag.
+
+    An unchanged page comes without ``items``; ``runs`` holds the items of a
+    run listing read as runs.
+    """
 
     url: str
     items: list[dict[str, Any]]
@@ -130,19 +127,7 @@ class Page:
     next_url: str | None
     etag: str | None
     unchanged: bool = False
-
-
-@dataclass
-class RunPage:
-    """One page of a run listing; ``unchanged`` pages come without runs."""
-
-    url: str
-    runs: list[CIRun]
-    count: int
-    total_count: int
-    next_url: str | None
-    etag: str | None
-    unchanged: bool = False
+    runs: list[CIRun] = field(default_factory=list)
 
 
 def token_from_environment(environ: Mapping[str, str]) -> str:
@@ -155,72 +140,6 @@ def token_from_environment(environ: Mapping[str, str]) -> str:
         "no GitHub token: set GITHUB_TOKEN or GH_TOKEN to a token that can read "
         "the repository's Actions (permission actions: read)"
     )
-
-
-class _BoundedRetry(GithubRetry):
-    """PyGithub's retry policy, with every rate-limit wait bounded.
-
-    ``GithubRetry`` (https://github.com/PyGithub/PyGithub/pull/2387) bounds
-    the wait it computes for a 403, but leaves a ``Retry-After`` header to
-    urllib3, which sleeps up to six hours, and does not retry a 429 that has
-    none. Here both are bounded by ``max_rate_limit_wait``, and a bare 429
-    waits for the rate limit reset, or a minute when none is announced, as
-    https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
-    advises.
-    """
-
-    def increment(  # type: ignore[override]
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: Any = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: Any = None,
-    ) -> Retry:
-        wait: float | None = None
-        try:
-            if response is not None and response.status in _RATE_LIMITED:
-                wait = self._bounded_wait(response)
-            retry: Retry = super().increment(
-                method, url, response, error, _pool, _stacktrace
-            )
-        except GithubException:
-            # urllib3 gives the connection back only for its own errors: an
-            # exception raised here would leave it open.
-            if response is not None:
-                response.drain_conn()
-                response.release_conn()
-            raise
-
-        if wait is not None and response.status == 429:
-            # urllib3 sleeps a Retry-After itself; otherwise it sleeps this.
-            backoff: float = wait
-            retry.get_backoff_time = lambda: backoff  # type: ignore[method-assign]
-        return retry
-
-    def _bounded_wait(self, response: Any) -> float | None:
-        wait = _announced_wait(response.headers)
-        if wait is None and response.status == 429:
-            wait = self.secondary_rate_wait
-        if wait is not None and wait > (self.max_rate_limit_wait or 0):
-            raise RateLimitExceededExceedsMaxWait(
-                response.status, None, dict(response.headers), wait=wait
-            )
-        return wait
-
-
-def _announced_wait(headers: Mapping[str, str]) -> float | None:
-    """Seconds GitHub asks to wait, from ``Retry-After`` or the limit reset."""
-    retry_after = headers.get("Retry-After")
-    if retry_after and retry_after.strip().isdigit():
-        return float(retry_after)
-
-    remaining = headers.get("X-RateLimit-Remaining")
-    reset = headers.get("X-RateLimit-Reset")
-    if remaining == "0" and reset and reset.isdigit():
-        return max(int(reset) - time.time(), 0.0) + 1
-    return None
 
 
 class GitHubClient:
@@ -267,7 +186,7 @@ class GitHubClient:
 
     def _retry(self) -> Retry:
         limits = self.limits
-        return _BoundedRetry(
+        return BoundedRetry(
             total=limits.retries,
             backoff_factor=limits.backoff_factor,
             secondary_rate_wait=limits.secondary_wait_s,
@@ -288,7 +207,7 @@ class GitHubClient:
         path: str,
         params: dict[str, str],
         etags: Mapping[str, Mapping[str, Any]] | None = None,
-    ) -> Iterator[RunPage]:
+    ) -> Iterator[Page]:
         """Every page of a run listing, newest runs first.
 
         With ``etags`` (page URL to the ``etag``, ``next``, ``count`` and
@@ -298,15 +217,8 @@ class GitHubClient:
         """
         what = f"the workflow runs of {self.repository}"
         for page in self._pages(path, params, "workflow_runs", what, etags):
-            yield RunPage(
-                url=page.url,
-                runs=[_run(item) for item in page.items],
-                count=page.count,
-                total_count=page.total_count,
-                next_url=page.next_url,
-                etag=page.etag,
-                unchanged=page.unchanged,
-            )
+            page.runs = [_run(item) for item in page.items]
+            yield page
 
     def run(self, run_id: int) -> CIRun:
         """One run, as the listing would show it."""
@@ -494,7 +406,7 @@ class GitHubClient:
         try:
             yield
         except RateLimitExceededExceedsMaxWait as err:
-            raise _rate_limit_stop(what, err.wait, err.headers) from None
+            raise rate_limit_stop(what, err.wait, err.headers) from None
         except BadCredentialsException as err:
             raise CollectionError(
                 f"GitHub at {self.base_url} rejected the token (401 Bad "
@@ -502,7 +414,7 @@ class GitHubClient:
                 f"{what}: set GITHUB_TOKEN or GH_TOKEN to a valid, unexpired token"
             ) from err
         except RateLimitExceededException as err:
-            raise _rate_limit_stop(what, None, err.headers) from None
+            raise rate_limit_stop(what, None, err.headers) from None
         except UnknownObjectException as err:
             raise UnknownRepositoryError(
                 f"GitHub at {self.base_url} found no {what} (404): check "
@@ -545,7 +457,7 @@ class GitHubClient:
             )
             return RateLimitStop(
                 f"GitHub kept answering 429 (too many requests) for {what}; "
-                f"stopped, what is stored stays. Run again after {_clock(resume)}",
+                f"stopped, what is stored stays. Run again after {clock(resume)}",
                 resume,
             )
         return CollectionError(
@@ -564,26 +476,6 @@ def page_key(url: str, query: Mapping[str, str] | None) -> str:
     if not query:
         return url
     return url + "?" + "&".join(f"{k}={query[k]}" for k in sorted(query))
-
-
-def _rate_limit_stop(
-    what: str, wait: float | None, headers: Mapping[str, Any] | None
-) -> RateLimitStop:
-    now = datetime.now(timezone.utc)
-    reset = (headers or {}).get("x-ratelimit-reset") or (headers or {}).get(
-        "X-RateLimit-Reset"
-    )
-    if wait is not None:
-        resume = now + timedelta(seconds=wait)
-    elif reset and str(reset).isdigit():
-        resume = datetime.fromtimestamp(int(reset), timezone.utc)
-    else:
-        resume = now + timedelta(minutes=1)
-    return RateLimitStop(
-        f"GitHub's rate limit was reached while reading {what}; stopped, what is "
-        f"stored stays. Run the same command again after {_clock(resume)}",
-        resume,
-    )
 
 
 def _json_body(status: int, headers: dict[str, Any], body: str) -> dict[str, Any]:
@@ -694,7 +586,3 @@ def _strip_queries(text: str) -> str:
         _without_query(word) if "://" in word and "?" in word else word
         for word in text.split(" ")
     )
-
-
-def _clock(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

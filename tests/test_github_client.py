@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from fake_github import FakeGitHub, FakeJob, rate_limited, secondary_limit
+from fake_github import FakeGitHub, FakeJob
 
 from gate_tracker.exceptions import CollectionError, ConfigurationError
 from gate_tracker.github_client import (
     CIArtifact,
     ClientLimits,
     GitHubClient,
-    RateLimitStop,
     UnknownRepositoryError,
     token_from_environment,
 )
@@ -213,86 +211,6 @@ def test_server_errors_that_do_not_stop_end_in_a_clear_error(
     ):
         listing(client)
     assert fake_github.count("", status=503) == 4
-
-
-def test_a_primary_rate_limit_far_off_stops_at_once_with_the_reset_time(
-    fake_github: FakeGitHub, client: GitHubClient
-) -> None:
-    fake_github.fail(403, times=None, **rate_limited(reset_in=3600))
-    started = time.monotonic()
-
-    with pytest.raises(RateLimitStop) as caught:
-        listing(client)
-
-    assert time.monotonic() - started < 2
-    assert abs((caught.value.resume_at - NOW).total_seconds() - 3600) < 60
-    assert "Run the same command again after" in str(caught.value)
-    assert fake_github.count("") == 1
-
-
-def test_a_primary_rate_limit_resetting_soon_is_waited_for(
-    fake_github: FakeGitHub, client: GitHubClient
-) -> None:
-    add_runs(fake_github, 1)
-    fake_github.fail(403, **rate_limited(reset_in=2))
-    started = time.monotonic()
-
-    assert len(listing(client)) == 1
-    assert 1 < time.monotonic() - started < 5
-    assert [r.status for r in fake_github.requests] == [403, 200]
-
-
-def test_a_secondary_limit_with_retry_after_is_waited_for(
-    fake_github: FakeGitHub, client: GitHubClient
-) -> None:
-    add_runs(fake_github, 1)
-    fake_github.fail(403, **secondary_limit(retry_after=1))
-
-    assert len(listing(client)) == 1
-    assert [r.status for r in fake_github.requests] == [403, 200]
-
-
-def test_a_retry_after_longer_than_the_bound_stops_at_once(
-    fake_github: FakeGitHub, client: GitHubClient
-) -> None:
-    fake_github.fail(429, headers={"Retry-After": "3600"})
-    started = time.monotonic()
-
-    with pytest.raises(RateLimitStop) as caught:
-        listing(client)
-
-    assert time.monotonic() - started < 2
-    assert (caught.value.resume_at - NOW).total_seconds() > 3000
-
-
-def test_a_429_without_retry_after_waits_and_retries(
-    fake_github: FakeGitHub, client: GitHubClient
-) -> None:
-    add_runs(fake_github, 1)
-    fake_github.fail(429, times=2, body={"message": "Too Many Requests"})
-
-    assert len(listing(client)) == 1
-    assert [r.status for r in fake_github.requests] == [429, 429, 200]
-
-
-def test_a_429_without_retry_after_and_a_long_wait_stops(
-    fake_github: FakeGitHub,
-) -> None:
-    patient = ClientLimits(
-        seconds_between_requests=0, secondary_wait_s=60, max_wait_s=1
-    )
-    fake_github.fail(429, body={"message": "Too Many Requests"})
-
-    with (
-        GitHubClient(
-            "acme/shop",
-            fake_github.token,
-            base_url=fake_github.base_url,
-            limits=patient,
-        ) as opened,
-        pytest.raises(RateLimitStop, match="rate limit was reached"),
-    ):
-        listing(opened)
 
 
 def test_an_answer_slower_than_the_timeout_is_a_network_error(
