@@ -57,7 +57,10 @@ def _run_writers(
 ) -> list[dict[str, Any]]:
     """Start one process per item of ``work`` at once; what each one stored."""
     go = tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+    }
     ready = [tmp_path / f"ready-{n}" for n in range(len(work))]
     writers = [
         subprocess.Popen(
@@ -72,6 +75,8 @@ def _run_writers(
     ]
     deadline = time.monotonic() + TIMEOUT_S
     while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
+        failed = [w for w in writers if w.poll() is not None]
+        assert not failed, failed[0].communicate()[1]
         time.sleep(0.01)
     go.touch()
 
