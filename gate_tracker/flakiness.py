@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial.distance import pdist, squareform
-
 from gate_tracker.exceptions import ConfigurationError
+from gate_tracker.failure_groups import (
+    CoFailureGroup,
+    SignatureGroup,
+    co_failure_groups,
+    signature_groups,
+)
 from gate_tracker.forecast import count_setting, jeffreys_interval
 from gate_tracker.history import GateHistory, HistoryScope, Observation, RunInfo
 from gate_tracker.records import FAILED_OUTCOMES
@@ -41,8 +42,6 @@ FLAKY_VERSION = 1
 
 EVIDENCE_KINDS = ("rerun", "same_commit", "flips")
 STATES = ("new", "ongoing", "fixed", "broken")
-FAILING_ATTEMPTS = frozenset({"failed", "error", "crashed"})
-"""Attempt outcomes that count as a failure of that attempt."""
 
 _DECISIVE = frozenset({"passed", *FAILED_OUTCOMES})
 _PASS, _FAIL = "P", "F"
@@ -203,49 +202,6 @@ class TestFinding:
 
 
 @dataclass
-class CoFailureGroup:
-    """Tests that tend to fail in the same runs: likely one shared cause."""
-
-    id: int
-    tests: list[str]
-    shared_runs: int
-    """Runs in which at least two of the tests failed together."""
-
-    jaccard: float
-    """The lowest Jaccard index among the linked pairs of the group."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "tests": list(self.tests),
-            "shared_runs": self.shared_runs,
-            "jaccard": round(self.jaccard, 6),
-        }
-
-
-@dataclass
-class SignatureGroup:
-    """Failures with one failure signature, over every test that had them."""
-
-    signature: str
-    tests: list[str]
-    failures: int
-    runs: int
-    first_seen: datetime
-    last_seen: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "signature": self.signature,
-            "tests": list(self.tests),
-            "failures": self.failures,
-            "runs": self.runs,
-            "first_seen": self.first_seen.isoformat(),
-            "last_seen": self.last_seen.isoformat(),
-        }
-
-
-@dataclass
 class FlakeAnalysis:
     """The flaky and broken tests of a gate over a window, ranked by impact.
 
@@ -335,7 +291,10 @@ def analyze(
     analysis.flaky.sort(key=_rank)
     analysis.broken.sort(key=_rank)
     analysis.groups = co_failure_groups(
-        analysis.flaky + analysis.broken, history.tests, policy
+        analysis.flaky + analysis.broken,
+        history.tests,
+        threshold=policy.cofailure_threshold,
+        min_runs=policy.cofailure_min_runs,
     )
     analysis.signatures = signature_groups(history.tests, runs)
     return analysis
@@ -355,14 +314,14 @@ def assess(
     failures fit neither (one failure so far, or a regression that was fixed).
     """
     decisive = [seen for seen in observations if seen.outcome in _DECISIVE]
-    failing = [seen for seen in decisive if _failed_attempt(seen)]
+    failing = [seen for seen in decisive if seen.failed_attempt]
     if not failing:
         return None
 
-    sequence = "".join(_FAIL if _final_failure(s) else _PASS for s in decisive)
+    sequence = "".join(_FAIL if s.final_failure else _PASS for s in decisive)
     broke = _break_point(sequence, decisive, runs, policy)
     evidence = {
-        "rerun": sum(_passed_on_rerun(seen) for seen in decisive),
+        "rerun": sum(seen.passed_on_rerun for seen in decisive),
         "same_commit": _same_commit_failures(decisive, runs),
         "flips": _flip_evidence(sequence, policy),
     }
@@ -420,7 +379,7 @@ def _same_commit_failures(
         commit = runs[seen.run_id].commit
         if commit is None:
             continue
-        if _final_failure(seen):
+        if seen.final_failure:
             failed_on[commit] += 1
         else:
             passed_on.add(commit)
@@ -461,7 +420,7 @@ def _flaky_state(
 ) -> str:
     quiet = 0
     for seen in reversed(decisive):
-        if _failed_attempt(seen):
+        if seen.failed_attempt:
             break
         quiet += 1
     if _quiet_long_enough(decisive, quiet, policy):
@@ -480,7 +439,7 @@ def _quiet_long_enough(
     # A test failing 4 % of runs passes 20 in a row almost half the time: the
     # quiet stretch must also be unlikely under its failure rate before it.
     before = decisive[: len(decisive) - quiet]
-    rate_before = sum(_failed_attempt(seen) for seen in before) / len(before)
+    rate_before = sum(seen.failed_attempt for seen in before) / len(before)
     return bool((1 - rate_before) ** quiet < policy.fixed_significance)
 
 
@@ -490,7 +449,7 @@ def _reasons(
     reasons: dict[int, set[str]] = {run_id: set() for run_id in unclean}
     for test_id, observations in tests.items():
         for seen in observations:
-            if seen.run_id in reasons and _failed_attempt(seen):
+            if seen.run_id in reasons and seen.failed_attempt:
                 reasons[seen.run_id].add(test_id)
     return reasons
 
@@ -517,113 +476,6 @@ def _rank(finding: TestFinding) -> tuple[bool, float, int, int, str]:
 def _signatures(failing: Iterable[Observation]) -> list[tuple[str, int]]:
     counts = Counter(seen.signature for seen in failing if seen.signature)
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-
-
-# -- groups --------------------------------------------------------------------
-
-
-def co_failure_groups(
-    findings: Sequence[TestFinding],
-    tests: dict[str, list[Observation]],
-    policy: FlakePolicy,
-) -> list[CoFailureGroup]:
-    """Group ``findings`` whose tests fail in the same runs.
-
-    Two tests are linked when the Jaccard index of their failing-run sets is
-    at least ``cofailure_threshold`` and they failed together in at least
-    ``cofailure_min_runs`` runs; a group is a connected set of linked tests.
-    Each finding in a group gets its ``group`` id; groups are numbered from 1
-    in the order of their highest-ranked test.
-    """
-    if len(findings) < 2:
-        return []
-
-    matrix = _failing_matrix([finding.test_id for finding in findings], tests)
-    similarity = 1.0 - squareform(pdist(matrix, metric="jaccard"))
-    together = matrix.astype(int) @ matrix.T.astype(int)
-    linked = (similarity >= policy.cofailure_threshold) & (
-        together >= policy.cofailure_min_runs
-    )
-    np.fill_diagonal(linked, False)
-    _, labels = connected_components(csr_matrix(linked), directed=False)
-
-    groups: list[CoFailureGroup] = []
-    for label in dict.fromkeys(labels):
-        members = [int(index) for index in np.flatnonzero(labels == label)]
-        if len(members) < 2:
-            continue
-        pairs = linked[np.ix_(members, members)]
-        group = CoFailureGroup(
-            id=len(groups) + 1,
-            tests=[findings[index].test_id for index in members],
-            shared_runs=int((matrix[members].sum(axis=0) >= 2).sum()),
-            jaccard=float(similarity[np.ix_(members, members)][pairs].min()),
-        )
-        for index in members:
-            findings[index].group = group.id
-        groups.append(group)
-    return groups
-
-
-def _failing_matrix(
-    test_ids: Sequence[str], tests: dict[str, list[Observation]]
-) -> np.ndarray:
-    failing = [
-        {seen.run_id for seen in tests[test_id] if _failed_attempt(seen)}
-        for test_id in test_ids
-    ]
-    columns = {run_id: index for index, run_id in enumerate(set().union(*failing))}
-    matrix = np.zeros((len(test_ids), len(columns)), dtype=bool)
-    for row, run_ids in enumerate(failing):
-        matrix[row, [columns[run_id] for run_id in run_ids]] = True
-    return matrix
-
-
-def signature_groups(
-    tests: dict[str, list[Observation]], runs: dict[int, RunInfo]
-) -> list[SignatureGroup]:
-    """Failures grouped by failure signature, the most widespread first."""
-    grouped: dict[str, list[tuple[str, Observation]]] = {}
-    for test_id, observations in tests.items():
-        for seen in observations:
-            if seen.signature and _failed_attempt(seen):
-                grouped.setdefault(seen.signature, []).append((test_id, seen))
-
-    groups = []
-    for signature, failures in grouped.items():
-        moments = [runs[seen.run_id].started_at for _, seen in failures]
-        groups.append(
-            SignatureGroup(
-                signature=signature,
-                tests=sorted({test_id for test_id, _ in failures}),
-                failures=len(failures),
-                runs=len({seen.run_id for _, seen in failures}),
-                first_seen=min(moments),
-                last_seen=max(moments),
-            )
-        )
-    groups.sort(key=lambda group: (-group.runs, -group.failures, group.signature))
-    return groups
-
-
-# -- observations --------------------------------------------------------------
-
-
-def _failed_attempt(seen: Observation) -> bool:
-    """Some attempt failed: a final failure, or a failure rerun into a pass."""
-    return seen.outcome in FAILED_OUTCOMES or any(
-        attempt in FAILING_ATTEMPTS for attempt in seen.attempts
-    )
-
-
-def _final_failure(seen: Observation) -> bool:
-    return seen.outcome in FAILED_OUTCOMES
-
-
-def _passed_on_rerun(seen: Observation) -> bool:
-    return seen.outcome == "passed" and any(
-        attempt in FAILING_ATTEMPTS for attempt in seen.attempts
-    )
 
 
 def fraction_setting(settings: Settings, key: str, default: float) -> float:

@@ -13,7 +13,6 @@ over the Jeffreys posterior ``Beta(passes + 1/2, failures + 1/2)``.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,13 +22,13 @@ import numpy as np
 from scipy import stats
 
 from gate_tracker.exceptions import ConfigurationError
+from gate_tracker.proof import CONFIDENCE, Proof, lower_bound, proof
 from gate_tracker.verdicts import CI_GREEN_VERDICTS, CLEAN_VERDICTS, NEUTRAL_VERDICTS
 
 if TYPE_CHECKING:
     from gate_tracker.config import Settings
     from gate_tracker.records import StoredRun
 
-CONFIDENCE = 0.95
 DEFAULT_WINDOW_RUNS = 50
 DEFAULT_HORIZON_RUNS = 1000
 HISTORY_FACTOR = 4
@@ -43,9 +42,6 @@ MIN_SEGMENT = 10
 
 QUADRATURE_NODES = 256
 """Equal-probability nodes of the posterior used to integrate over the rate."""
-
-PROOF_RATES = (0.95, 0.99)
-_MAX_PROOF_STREAK = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -122,21 +118,6 @@ class RunsNeeded:
     p90: int | None
     horizon: int
     within_horizon: float
-
-
-@dataclass(frozen=True)
-class Proof:
-    """What a streak would prove about the pass rate.
-
-    ``lower_bound`` is the one-sided lower confidence bound on the rate that
-    ``required`` clean passes out of ``required`` trials imply;
-    ``streak_to_show`` maps a rate to the streak needed to show it.
-    """
-
-    required: int
-    confidence: float
-    lower_bound: float
-    streak_to_show: dict[float, int]
 
 
 @dataclass(frozen=True)
@@ -470,51 +451,6 @@ def _quantile(cdf: np.ndarray, level: float) -> int | None:
     # pushed one step later by rounding in the mixture.
     reached = np.nonzero(cdf >= level - 1e-12)[0]
     return int(reached[0]) if len(reached) else None
-
-
-# -- what a streak proves ------------------------------------------------------
-
-
-def lower_bound(passes: int, trials: int, confidence: float = CONFIDENCE) -> float:
-    """The one-sided exact (Clopper-Pearson) lower confidence bound on the rate.
-
-    For ``n`` passes out of ``n`` trials it is ``(1 - confidence) ** (1 / n)``:
-    0.861 for 20 out of 20 at 95 %.
-    """
-    test = stats.binomtest(passes, trials, alternative="greater")
-    return float(test.proportion_ci(confidence_level=confidence, method="exact").low)
-
-
-@functools.lru_cache(maxsize=64)
-def streak_to_show(rate: float, confidence: float = CONFIDENCE) -> int:
-    """The shortest streak of clean passes whose lower bound reaches ``rate``.
-
-    59 to show 0.95 and 299 to show 0.99, at 95 % confidence.
-    """
-    low, high = 1, 1
-    while lower_bound(high, high, confidence) < rate:
-        if high >= _MAX_PROOF_STREAK:
-            raise ValueError(f"no streak up to {high} shows a rate of {rate}")
-        low, high = high, high * 2
-
-    # Bisect for the first streak that reaches the rate.
-    while low < high:
-        middle = (low + high) // 2
-        if lower_bound(middle, middle, confidence) >= rate:
-            high = middle
-        else:
-            low = middle + 1
-    return high
-
-
-def proof(required: int, confidence: float = CONFIDENCE) -> Proof:
-    """What ``required`` clean passes in a row would prove (and would not)."""
-    return Proof(
-        required=required,
-        confidence=confidence,
-        lower_bound=lower_bound(required, required, confidence),
-        streak_to_show={rate: streak_to_show(rate, confidence) for rate in PROOF_RATES},
-    )
 
 
 # -- putting it together -------------------------------------------------------

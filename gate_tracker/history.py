@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from gate_tracker.config import Settings
     from gate_tracker.objective import Objective
 
+FAILING_ATTEMPTS = frozenset({"failed", "error", "crashed"})
+"""Attempt outcomes that count as a failure of that attempt."""
+
 STREAM_ROWS = 5_000
 """Rows fetched per round trip while streaming test results."""
 
@@ -77,6 +80,23 @@ class Observation:
     outcome: str
     attempts: tuple[str, ...]
     signature: str | None = None
+
+    @property
+    def final_failure(self) -> bool:
+        """The test failed (or errored) in the end."""
+        return self.outcome in FAILED_OUTCOMES
+
+    @property
+    def failed_attempt(self) -> bool:
+        """Some attempt failed: a final failure, or a failure rerun into a pass."""
+        return self.final_failure or not FAILING_ATTEMPTS.isdisjoint(self.attempts)
+
+    @property
+    def passed_on_rerun(self) -> bool:
+        """An attempt failed (or its worker crashed), and a later one passed."""
+        return self.outcome == "passed" and not FAILING_ATTEMPTS.isdisjoint(
+            self.attempts
+        )
 
 
 @dataclass

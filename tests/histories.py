@@ -6,7 +6,7 @@ A history is written as one pattern per test, one mark per run:
 - ``R`` failed, then passed on rerun; ``C`` its worker crashed, then it passed.
 
 Run ``i`` starts ``i`` hours after ``start``; its verdict follows the real
-verdict rules from the tests in it.
+verdict rules from the tests in it. ``analysis_of`` analyses what was recorded.
 """
 
 from __future__ import annotations
@@ -14,11 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from gate_tracker.flakiness import FlakeAnalysis, FlakePolicy, TestFinding, analyze
+from gate_tracker.history import HistoryScope, load_history
 from gate_tracker.records import TestRecord
 from gate_tracker.redaction import failure_signature
 from gate_tracker.storage import Store
 from gate_tracker.verdicts import Completeness, session_verdict
 from tests.conftest import T0, build_session
+
+LATER = T0 + timedelta(days=30)
+"""When the analyses look at a history: a month after it began."""
 
 _MARKS = {
     "P": ("passed", ["passed"]),
@@ -90,3 +95,25 @@ def record_history(
         )
         run_ids.append(recorded.run_id)
     return run_ids
+
+
+def analysis_of(
+    store: Store, policy: FlakePolicy | None = None, *, now: datetime = LATER
+) -> FlakeAnalysis:
+    """Analyse every run of the default gate recorded in ``store``."""
+    history = load_history(
+        store, HistoryScope("e2e-gate"), since=T0 - timedelta(days=1), until=now
+    )
+    return analyze(history, policy, now=now)
+
+
+def finding(analysis: FlakeAnalysis, test_id: str) -> TestFinding:
+    """The one finding (flaky or broken) of ``test_id``."""
+    matches = [f for f in analysis.flaky + analysis.broken if f.test_id == test_id]
+    assert len(matches) == 1, f"{test_id} is not flagged"
+    return matches[0]
+
+
+def flagged(analysis: FlakeAnalysis) -> dict[str, str]:
+    """Every flagged test and its state."""
+    return {f.test_id: f.state for f in analysis.flaky + analysis.broken}

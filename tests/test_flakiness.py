@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,41 +12,15 @@ from gate_tracker.exceptions import ConfigurationError
 from gate_tracker.flakiness import (
     FLAKY_FORMAT,
     FLAKY_VERSION,
-    FlakeAnalysis,
     FlakePolicy,
-    TestFinding,
-    analyze,
     flip_rate,
 )
 from gate_tracker.forecast import jeffreys_interval
-from gate_tracker.history import HistoryScope, load_history
-from gate_tracker.redaction import failure_signature
 from gate_tracker.storage import Store
 from tests.conftest import T0
-from tests.histories import record_history
+from tests.histories import analysis_of, finding, flagged, record_history
 
 A, B, C, D = (f"tests/test_shop.py::test_{name}" for name in "abcd")
-LATER = T0 + timedelta(days=30)
-
-
-def analysis_of(
-    store: Store, policy: FlakePolicy | None = None, *, now: datetime = LATER
-) -> FlakeAnalysis:
-    """Analyse every run of the default gate recorded in ``store``."""
-    history = load_history(
-        store, HistoryScope("e2e-gate"), since=T0 - timedelta(days=1), until=now
-    )
-    return analyze(history, policy, now=now)
-
-
-def finding(analysis: FlakeAnalysis, test_id: str) -> TestFinding:
-    matches = [f for f in analysis.flaky + analysis.broken if f.test_id == test_id]
-    assert len(matches) == 1, f"{test_id} is not flagged"
-    return matches[0]
-
-
-def flagged(analysis: FlakeAnalysis) -> dict[str, str]:
-    return {f.test_id: f.state for f in analysis.flaky + analysis.broken}
 
 
 # -- what is flaky and what is not ---------------------------------------------
@@ -259,57 +233,6 @@ def test_fixed_tests_rank_after_those_still_flaky(store: Store) -> None:
         (A, "fixed"),
     ]
     assert finding(analysis, A).impact > finding(analysis, B).impact
-
-
-def test_tests_failing_in_the_same_runs_are_grouped(store: Store) -> None:
-    record_history(
-        store,
-        {
-            A: "PFPFPPFP",
-            B: "PFPFPPFP",
-            C: "PFPPPPRP",
-            D: "PPPPFPPF",
-        },
-    )
-
-    analysis = analysis_of(store)
-
-    assert len(analysis.groups) == 1
-    group = analysis.groups[0]
-    assert group.tests == [A, B, C]
-    assert group.shared_runs == 3
-    assert group.jaccard == pytest.approx(2 / 3)
-    assert [finding(analysis, t).group for t in (A, B, C, D)] == [1, 1, 1, None]
-
-
-def test_co_failure_needs_the_minimum_of_shared_runs(store: Store) -> None:
-    record_history(store, {A: "PFPFP", B: "PFPPP", C: "RPPPP"})
-
-    analysis = analysis_of(store, FlakePolicy(cofailure_min_runs=2))
-
-    assert analysis.groups == []
-
-
-def test_failures_are_grouped_by_signature(store: Store) -> None:
-    shared = "ConnectionError: payments sandbox at 10.0.0.7:8443 refused"
-    other = shared.replace("10.0.0.7:8443", "10.0.0.9:8443")
-    assert failure_signature(other) == failure_signature(shared)
-    record_history(
-        store,
-        {A: "PFPFP", B: "PRPPF", C: "FPPPP"},
-        messages={A: shared, B: other},
-    )
-
-    analysis = analysis_of(store)
-
-    top = analysis.signatures[0]
-    assert top.signature == failure_signature(shared)
-    assert top.tests == [A, B]
-    assert (top.failures, top.runs) == (4, 3)
-    assert top.first_seen == T0 + timedelta(hours=1)
-    assert top.last_seen == T0 + timedelta(hours=4)
-    assert finding(analysis, A).signatures == [(top.signature, 2)]
-    assert [group.runs for group in analysis.signatures] == [3, 1]
 
 
 # -- the policy and the document -----------------------------------------------

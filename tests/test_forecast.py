@@ -22,12 +22,10 @@ from gate_tracker.forecast import (
     describe,
     expected_runs,
     jeffreys_interval,
-    lower_bound,
     pass_rate,
     posterior,
     runs_needed,
     streak_cdf,
-    streak_to_show,
     trials_of,
 )
 from gate_tracker.storage import Store
@@ -111,26 +109,6 @@ def test_predictive_equals_scipy_betabinom_and_the_beta_integral() -> None:
     assert probability == pytest.approx(stats.betabinom.pmf(runs, runs, a, b))
     assert probability == pytest.approx(integral, rel=1e-8)
     assert probability == pytest.approx(special.beta(a + runs, b) / special.beta(a, b))
-
-
-def test_20_of_20_proves_only_a_rate_above_0861_at_95_percent() -> None:
-    bound = lower_bound(20, 20)
-
-    assert bound == pytest.approx(0.05 ** (1 / 20), rel=1e-9)
-    assert round(bound, 3) == 0.861
-
-
-def test_the_lower_bound_is_one_sided_not_two_sided() -> None:
-    """A two-sided 95 % bound would be 0.025^(1/n); ours must be 0.05^(1/n)."""
-    assert lower_bound(59, 59) == pytest.approx(0.05 ** (1 / 59), rel=1e-9)
-    assert lower_bound(59, 59) > 0.025 ** (1 / 59)
-
-
-def test_59_straight_passes_show_095_and_299_show_099() -> None:
-    assert streak_to_show(0.95) == 59
-    assert streak_to_show(0.99) == 299
-    assert lower_bound(58, 58) < 0.95 <= lower_bound(59, 59)
-    assert lower_bound(298, 298) < 0.99 <= lower_bound(299, 299)
 
 
 def test_jeffreys_interval_matches_the_published_34_of_120_example() -> None:
