@@ -567,8 +567,15 @@ class Collector:
         """Look again at runs in progress last time that no listing covers."""
         for run_id, created in sorted(self._state.pending.items()):
             moment = moment_of(created)
-            if moment is None or moment < newer_lo:
-                self._collect_runs([self.client.run(int(run_id))])
+            if moment is not None and moment >= newer_lo:
+                continue
+            try:
+                run = self.client.run(int(run_id))
+            except UnknownRepositoryError:
+                # Deleted meanwhile: nothing left to wait for.
+                self._state.pending.pop(run_id)
+                continue
+            self._collect_runs([run])
 
     def _claim_down_to(self, moment: datetime) -> None:
         self._state.claim_down_to(moment, self._horizon)

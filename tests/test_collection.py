@@ -397,6 +397,26 @@ def test_a_run_in_progress_outside_the_revisit_window_is_looked_up_itself(
     assert runs(store)[(run.id, 1)].verdict == "pass"
 
 
+def test_a_run_in_progress_that_was_deleted_is_forgotten(
+    fake: FakeGitHub, repo: Any, store: Store
+) -> None:
+    run = fake.add_run(
+        repo,
+        hours_ago(60),
+        [FakeJob("e2e-gate", status="in_progress")],
+        status="in_progress",
+    )
+    collect(fake, store, revisit_days=1)
+    del repo.runs[run.id]
+
+    collect(fake, store, revisit_days=1)
+    fake.reset_log()
+    collect(fake, store, revisit_days=1)
+
+    assert rows(store) == []
+    assert fake.count(rf"/actions/runs/{run.id}$") == 0
+
+
 def test_an_interrupted_sync_resumes_with_nothing_lost_or_doubled(
     fake: FakeGitHub, store: Store
 ) -> None:
