@@ -48,6 +48,10 @@ _OPERAND = re.compile(r"^(?:'(?P<text>[^']*)'|(?P<number>\d+)|(?P<path>[\w.-]+))
 
 
 def _fake_github_module() -> ModuleType:
+    # Other e2e modules load it too: one copy per process, whoever is first.
+    loaded = sys.modules.get("fake_github")
+    if loaded is not None:
+        return loaded
     path = REPO / "tests" / "fake_github.py"
     spec = importlib.util.spec_from_file_location("fake_github", path)
     assert spec is not None and spec.loader is not None
