@@ -226,23 +226,49 @@ def test_prune_command_on_an_empty_database_is_an_error(
     assert "holds no gate-tracker data yet" in result.output
 
 
-def test_pruning_outside_the_window_leaves_the_status_unchanged(
+def _report_files(store: Store, directory: Path) -> dict[str, bytes]:
+    from gate_tracker.config import load_settings
+    from gate_tracker.objective import Policy
+    from gate_tracker.reporting import ReportScope, build_report, write_report
+
+    scope = ReportScope("e2e-gate", None, Policy())
+    report = build_report(store, scope, load_settings(directory.parent), now=NOW)
+    written = write_report(report, directory)
+    return {
+        path.relative_to(directory).as_posix(): path.read_bytes() for path in written
+    }
+
+
+def test_pruning_outside_the_windows_leaves_status_and_report_unchanged(
     any_db_url: str, workdir: Path
 ) -> None:
-    """Old history goes; the streak, its breaker and the runs shown stay."""
+    """Old history goes; the streak, forecast, breaker and weekly report stay.
+
+    The windows: the forecast reads 4 x 5 trials here, the report's trend
+    charts 90 days; the pruned runs are older than both.
+    """
+    (workdir / "pyproject.toml").write_text(
+        '[tool.gate-tracker]\ngate = "e2e-gate"\nforecast_window_runs = 5\n'
+    )
     with Store(any_db_url) as store:
         for index in range(30):
             _record(store, index, days_ago=200 - index, verdict="fail")
         _record(store, 30, days_ago=40, verdict="fail")
         for index in range(31, 56):
             _record(store, index, days_ago=(56 - index) * 0.5)
-    status = ["status", "--gate", "e2e-gate", "--json"]
+        report_before = _report_files(store, workdir / "before")
+    status = ["status", "--json"]
     before = _cli(any_db_url, *status)
 
-    pruned = _cli(any_db_url, "prune", "--older-than", "60")
+    pruned = _cli(any_db_url, "prune", "--older-than", "120")
 
     after = _cli(any_db_url, *status)
+    with Store(any_db_url) as store:
+        report_after = _report_files(store, workdir / "after")
     assert pruned.output.startswith("deleted 30 runs "), pruned.output
     assert before.exit_code == after.exit_code == 0, before.output
     assert json.loads(after.output) == json.loads(before.output)
     assert json.loads(after.output)["streak"] == 25
+    assert sorted(report_after) == sorted(report_before)
+    for name, content in report_before.items():
+        assert report_after[name] == content, name
