@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -144,6 +145,7 @@ def github(ctx: Context, /, **given: Any) -> None:
     give the defaults: repo, job, workflow, gate, branch, events, artifacts,
     base_url, timeout_minutes, revisit_days, max_wait, request_interval.
     """
+    _route_pygithub_logs()
     options = collect_options(ctx.settings, given, os.environ)
     token = token_from_environment(os.environ)
     base_url = _base_url(ctx.settings, given["base_url"], os.environ)
@@ -295,6 +297,22 @@ def _seconds(
             f"seconds, not {value!r}"
         )
     return float(value)
+
+
+def _route_pygithub_logs() -> None:
+    """Send PyGithub's log records through gate-tracker's own handler.
+
+    PyGithub installs a stderr handler at INFO level when imported
+    (https://github.com/PyGithub/PyGithub/issues/3561), which would print
+    its retry notes unredacted, unformatted and ignoring -q. Its records now
+    follow -v and -q like ours, never down to DEBUG, where it logs every
+    request and answer.
+    """
+    ours = logging.getLogger("gate_tracker")
+    theirs = logging.getLogger("github")
+    theirs.handlers = list(ours.handlers)
+    theirs.setLevel(max(ours.getEffectiveLevel(), logging.INFO))
+    theirs.propagate = False
 
 
 def _n(count: int, noun: str) -> str:

@@ -288,3 +288,19 @@ def test_a_sync_state_is_kept_per_scope(project: Path, fake_github: FakeGitHub) 
     database.close()
     scopes = sorted((s["branch"] or "", s["events"]) for s in map(json.loads, rows))
     assert scopes == [("", []), ("main", ["push", "schedule", "workflow_dispatch"])]
+
+
+def test_pygithubs_retry_notes_follow_the_verbosity(
+    project: Path, fake_github: FakeGitHub
+) -> None:
+    add_runs(fake_github, 1)
+    limit = {"body": {"message": "You have exceeded a secondary rate limit."}}
+    fake_github.fail(403, headers={"Retry-After": "0"}, **limit)
+    quiet = collect(fake_github)
+    fake_github.fail(403, headers={"Retry-After": "0"}, **limit)
+
+    verbose = collect(fake_github, options=("-v",))
+
+    assert quiet.exit_code == verbose.exit_code == 0
+    assert "Retrying" not in quiet.stderr
+    assert "gate-tracker: info: Retrying after 0 seconds" in verbose.stderr
