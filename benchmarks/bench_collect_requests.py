@@ -31,12 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fake_github import FakeGitHub  # noqa: E402
+from fake_github import FakeGitHub
 
-from gate_tracker.collection import CollectOptions, Collector  # noqa: E402
-from gate_tracker.github_client import ClientLimits, GitHubClient  # noqa: E402
-from gate_tracker.records import CIContext, SessionRecord, session_to_dict  # noqa: E402
-from gate_tracker.storage import Store  # noqa: E402
+from gate_tracker.collection import CollectOptions, Collector
+from gate_tracker.github_client import ClientLimits, GitHubClient
+from gate_tracker.records import CIContext, SessionRecord, session_to_dict
+from gate_tracker.storage import Store
 
 HISTORY_DAYS = 500
 LISTING = r"/actions/(workflows/[^/]+/)?runs$"
