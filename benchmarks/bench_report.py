@@ -1,8 +1,9 @@
 """Benchmark: ``gate-tracker report`` against a plain SQL aggregate, 1M results.
 
 Run with ``python benchmarks/bench_report.py [--repeat 7] [--rebuild]``. It uses
-the database of ``bench_analysis.py`` (1,000 runs of 1,000 tests, 1,000,000 test
-results, cached under the temporary directory) and times, in one process,
+the database ``bench_analysis.py`` times ``flaky`` on (1,000 runs of 1,000
+tests, 1,000,000 test results, cached under the temporary directory) and
+times, in one process,
 pairs alternated after a warm-up, the median of ``--repeat`` runs of:
 
 - one plain aggregate over every test result (``bench_analysis.AGGREGATE``);
@@ -27,11 +28,15 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from bench_analysis import BIG, END, aggregate, cached_database, cli
+from analysis_data import Shape
+from bench_analysis import END, aggregate, cached_database, cli
 
 REPORT_LIMIT = 3.0
+REPORT_DATA = Shape(runs=1000, tests=1000)
+"""1,000,000 test results: the same database as the ``flaky`` benchmark."""
+
 HISTORY_DAYS = 28
-"""The big history spans 1,000 runs 40 minutes apart: under 28 days."""
+"""The history spans 1,000 runs 40 minutes apart: under 28 days."""
 
 
 def alternate(
@@ -69,7 +74,7 @@ def main_benchmark(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data")
     options = parser.parse_args(argv)
 
-    big = cached_database(BIG, rebuild=options.rebuild)
+    big = cached_database(REPORT_DATA, rebuild=options.rebuild)
 
     # Run away from any pyproject.toml. The history ended at END: the period
     # reaches back from now to the last 7 days of it.

@@ -60,6 +60,9 @@ DAILY_BINS_UNTIL = timedelta(days=62)
 """Trend periods up to this long are binned by day, longer ones by week."""
 
 SLOWEST_SHOWN = 10
+DURATION_RUNS = 50
+"""Newest runs of a period whose test durations rank the slowest tests."""
+
 SIGNATURES_SHOWN = 8
 FLAKY_SHOWN = 10
 """Flaky tests in the impact chart and the outcome grid."""
@@ -332,11 +335,15 @@ def slowest_tests(
 ) -> list[SlowTest]:
     """The tests with the longest mean duration in the period, slowest first.
 
-    Skipped tests are left out; each test's mean over the period before is
-    given beside it.
+    The mean covers the newest ``DURATION_RUNS`` runs of the period (every
+    run of a weekly report, unless the gate runs more than 7 times a day);
+    skipped tests are left out. Each test's mean over the newest runs of the
+    period before is given beside it.
     """
+    # runs is oldest first: the newest runs of a period are at its end.
     current = [run.id for run in runs if since <= run.started_at < until]
     before = [run.id for run in runs if since - period <= run.started_at < since]
+    current, before = current[-DURATION_RUNS:], before[-DURATION_RUNS:]
     if not current:
         return []
 

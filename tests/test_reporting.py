@@ -419,3 +419,27 @@ def test_report_command_refuses_a_bad_period(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "'soon' is not a duration" in result.output
+
+
+def test_slowest_tests_are_ranked_over_the_newest_runs_of_the_period(
+    sqlite_url: str, make_session: SessionFactory
+) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    runs = reporting.DURATION_RUNS + 10
+    with Store(sqlite_url) as store:
+        for index in range(runs):
+            # Only the oldest ten runs of the period have the slow test.
+            tests = [TestRecord("t::steady", "passed", ["passed"], 2.0)]
+            if index < 10:
+                tests.append(TestRecord("t::once_slow", "passed", ["passed"], 90.0))
+            started = now - timedelta(minutes=10 * (runs - index))
+            store.record_session(make_session(index, tests=tests, started_at=started))
+        stored = list(reversed(store.runs("e2e-gate")))
+
+        slowest = reporting.slowest_tests(
+            store, stored, now - timedelta(days=1), now, timedelta(days=1)
+        )
+
+    assert [(t.test_id, t.runs) for t in slowest] == [
+        ("t::steady", reporting.DURATION_RUNS)
+    ]
