@@ -1,10 +1,10 @@
 """Trend charts of a gate, drawn with matplotlib's object-oriented API to PNG.
 
-Every chart function takes plain series (built by ``gate_tracker.reporting``)
-and returns a ``Figure`` bound to the Agg canvas; ``png_bytes`` turns it into
-PNG bytes that are the same for the same input: fixed size and resolution, and
-no date or software version in the file's metadata. No display is needed and
-pyplot's global state is never touched.
+Every chart function takes plain series (``gate_tracker.report_charts`` builds
+them) and returns a ``Figure`` bound to the Agg canvas; ``png_bytes`` turns it
+into PNG bytes that are the same for the same input: fixed size and
+resolution, and no date or software version in the file's metadata. No display
+is needed and pyplot's global state is never touched.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
 (``objective``, ``forecast``, ``flakiness``) what they mean; ``write_report``
 renders the model as ``report.md`` (GitHub-flavoured, fit for a job summary),
 ``index.html`` (one self-contained file), ``summary.json`` (documented in
-``docs/report.md``) and ``charts/*.png``. Everything from the database passes
-through ``redact`` again on its way out, and is escaped for the format.
+``docs/report.md``) and ``charts/*.png`` (drawn by ``report_charts``, rendered
+by ``report_rendering``). Everything from the database passes through
+``redact`` again on its way out, and is escaped for the format.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -32,7 +33,6 @@ from gate_tracker.forecast import Forecast, jeffreys_interval
 from gate_tracker.history import (
     GateHistory,
     HistoryScope,
-    Observation,
     load_history,
     load_outlook,
 )
@@ -42,9 +42,6 @@ from gate_tracker.redaction import redact
 from gate_tracker.schema import test_results
 from gate_tracker.storage import Store
 from gate_tracker.verdicts import NEUTRAL_VERDICTS
-
-if TYPE_CHECKING:
-    from gate_tracker.charts import DurationBin, OutcomeGrid, RateBin, StreakPoint
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +61,6 @@ DURATION_RUNS = 50
 """Newest runs of a period whose test durations rank the slowest tests."""
 
 SIGNATURES_SHOWN = 8
-FLAKY_SHOWN = 10
-"""Flaky tests in the impact chart and the outcome grid."""
-
-GRID_RUNS = 60
 FIX_FIRST_SHOWN = 5
 _UNEXPLAINED_VERDICTS = ("incomplete", "timeout")
 _SKIPPED_OUTCOMES = ("skipped", "xfailed")
@@ -174,7 +167,7 @@ class Report:
 
 
 @dataclass(frozen=True)
-class _TrialStep:
+class TrialStep:
     """What one trial did to each streak: ``+1``, ``reset`` or ``keep``."""
 
     trial: Trial
@@ -247,6 +240,9 @@ def build_report(
         trend_per="day" if trend <= DAILY_BINS_UNTIL else "week",
     )
     if charts:
+        # matplotlib loads only here: nothing else in gate-tracker needs it.
+        from gate_tracker.report_charts import draw_charts
+
         report.charts = draw_charts(report, runs, steps, history)
     log.info(
         "report: %d runs in scope, %d in the period, %d flaky and %d broken tests",
@@ -259,7 +255,7 @@ def build_report(
     return report
 
 
-def trial_steps(runs: Sequence[StoredRun], scope: ReportScope) -> list[_TrialStep]:
+def trial_steps(runs: Sequence[StoredRun], scope: ReportScope) -> list[TrialStep]:
     """Each trial, oldest first, with what it did to the strict and CI streaks.
 
     Every trial is judged alone by ``objective.evaluate``, so the streaks over
@@ -271,7 +267,7 @@ def trial_steps(runs: Sequence[StoredRun], scope: ReportScope) -> list[_TrialSte
             trial.attempts, scope.policy, gate=scope.gate, repository=scope.repository
         )
         steps.append(
-            _TrialStep(
+            TrialStep(
                 trial,
                 strict=_step(alone.streak, alone.broken_by),
                 ci=_step(alone.ci_streak, alone.ci_broken_by),
@@ -288,7 +284,7 @@ def _step(streak: int, broken_by: StoredRun | None) -> str:
 
 def period_figures(
     runs: Sequence[StoredRun],
-    steps: Sequence[_TrialStep],
+    steps: Sequence[TrialStep],
     since: datetime,
     until: datetime,
 ) -> PeriodFigures:
@@ -301,7 +297,7 @@ def period_figures(
         if step.strict != "keep" and since <= step.trial.first.started_at < until
     ]
     clean = sum(step.strict == "+1" for step in judged)
-    durations = _durations(chosen)
+    durations = run_durations(chosen)
     return PeriodFigures(
         since=since,
         until=until,
@@ -315,7 +311,7 @@ def period_figures(
     )
 
 
-def _durations(runs: Sequence[StoredRun]) -> list[float]:
+def run_durations(runs: Sequence[StoredRun]) -> list[float]:
     # A cancelled run stopped early: its duration says nothing about the gate.
     return [
         run.duration_s
@@ -487,171 +483,6 @@ def _unexplained_trials(history: GateHistory) -> list[str]:
         and run.verdict in _UNEXPLAINED_VERDICTS
         and run.id not in failing
     ]
-
-
-# -- charts ---------------------------------------------------------------------
-
-
-def draw_charts(
-    report: Report,
-    runs: Sequence[StoredRun],
-    steps: Sequence[_TrialStep],
-    history: GateHistory,
-) -> list[Chart]:
-    """The report's charts; a chart without data is left out."""
-    # matplotlib is imported here only: the rest of gate-tracker never needs it.
-    from gate_tracker import charts
-
-    gate = redact(report.scope.gate)
-    per = report.trend_per
-    trend = [
-        step for step in steps if step.trial.first.started_at >= report.trend_since
-    ]
-    drawn: list[Chart] = []
-
-    rate_bins = _rate_bins(trend, per)
-    if rate_bins:
-        figure = charts.pass_rate_chart(rate_bins, gate=gate, per=per)
-        drawn.append(
-            Chart("pass-rate", f"Pass rate per {per}", charts.png_bytes(figure))
-        )
-
-    streak = _streak_points(steps, report.trend_since)
-    if streak:
-        figure = charts.streak_chart(
-            streak, gate=gate, required=report.objective.required
-        )
-        drawn.append(Chart("streak", "Streak over time", charts.png_bytes(figure)))
-
-    recent = [run for run in runs if run.started_at >= report.trend_since]
-    duration_bins = _duration_bins(recent, per)
-    if duration_bins:
-        figure = charts.duration_chart(duration_bins, gate=gate, per=per)
-        drawn.append(
-            Chart("duration", f"Gate run duration per {per}", charts.png_bytes(figure))
-        )
-
-    active = [f for f in report.flakes.flaky if f.state != "fixed"][:FLAKY_SHOWN]
-    if active:
-        impacts = [
-            charts.FlakyImpact(
-                redact(f.test_id), f.final_failures, f.evidence["rerun"], f.impact
-            )
-            for f in active
-        ]
-        figure = charts.flaky_impact_chart(impacts, gate=gate)
-        drawn.append(
-            Chart("flaky-impact", "Flaky tests by impact", charts.png_bytes(figure))
-        )
-        figure = charts.outcome_grid_chart(_outcome_grid(active, history), gate=gate)
-        drawn.append(
-            Chart(
-                "outcome-grid",
-                "Outcomes of the top flaky tests",
-                charts.png_bytes(figure),
-            )
-        )
-    return drawn
-
-
-def _bin_start(moment: datetime, per: str) -> datetime:
-    day = moment.astimezone(timezone.utc).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    if per == "week":
-        return day - timedelta(days=day.weekday())
-    return day
-
-
-def _rate_bins(steps: Sequence[_TrialStep], per: str) -> list[RateBin]:
-    from gate_tracker.charts import RateBin
-
-    binned: dict[datetime, list[_TrialStep]] = {}
-    for step in steps:
-        if step.strict == "keep":
-            continue
-        binned.setdefault(_bin_start(step.trial.first.started_at, per), []).append(step)
-
-    bins = []
-    for start in sorted(binned):
-        members = binned[start]
-        clean = sum(step.strict == "+1" for step in members)
-        green = sum(step.ci == "+1" for step in members)
-        bins.append(
-            RateBin(
-                start=start,
-                runs=len(members),
-                clean=clean,
-                green=green,
-                clean_interval=jeffreys_interval(clean, len(members)),
-                green_interval=jeffreys_interval(green, len(members)),
-            )
-        )
-    return bins
-
-
-def _streak_points(steps: Sequence[_TrialStep], since: datetime) -> list[StreakPoint]:
-    from gate_tracker.charts import StreakPoint
-
-    points = []
-    strict = ci = 0
-    for step in steps:
-        strict = _advance(strict, step.strict)
-        ci = _advance(ci, step.ci)
-        if step.trial.first.started_at >= since:
-            points.append(StreakPoint(step.trial.first.started_at, strict, ci))
-    return points
-
-
-def _advance(streak: int, step: str) -> int:
-    if step == "+1":
-        return streak + 1
-    return 0 if step == "reset" else streak
-
-
-def _duration_bins(runs: Sequence[StoredRun], per: str) -> list[DurationBin]:
-    from gate_tracker.charts import DurationBin
-
-    binned: dict[datetime, list[float]] = {}
-    for run in runs:
-        for duration in _durations([run]):
-            binned.setdefault(_bin_start(run.started_at, per), []).append(duration)
-    return [
-        DurationBin(
-            start=start,
-            runs=len(binned[start]),
-            median_s=float(np.median(binned[start])),
-            p95_s=float(np.percentile(binned[start], 95)),
-        )
-        for start in sorted(binned)
-    ]
-
-
-def _outcome_grid(findings: Sequence[TestFinding], history: GateHistory) -> OutcomeGrid:
-    from gate_tracker.charts import OutcomeGrid
-
-    shown = history.runs[-GRID_RUNS:]
-    cells = []
-    for finding in findings:
-        seen = {o.run_id: o for o in history.tests.get(finding.test_id, [])}
-        cells.append([_grid_cell(seen.get(run.id)) for run in shown])
-    return OutcomeGrid(
-        tests=[redact(finding.test_id) for finding in findings],
-        runs=[run.started_at for run in shown],
-        cells=cells,
-    )
-
-
-def _grid_cell(seen: Observation | None) -> str:
-    if seen is None:
-        return "absent"
-    if seen.outcome in FAILED_OUTCOMES:
-        return "failed"
-    if seen.outcome in _SKIPPED_OUTCOMES or seen.outcome == "skipped":
-        return "skipped"
-    if len(seen.attempts) > 1:
-        return "rerun"
-    return "passed"
 
 
 # -- writing ----------------------------------------------------------------------

@@ -23,7 +23,7 @@ from click.testing import CliRunner, Result
 from conftest import DATA, SessionFactory
 from job_summaries import cells, render
 
-from gate_tracker import reporting
+from gate_tracker import report_charts, reporting
 from gate_tracker.cli import main
 from gate_tracker.config import Settings
 from gate_tracker.exceptions import StorageError
@@ -169,7 +169,7 @@ def test_streak_over_time_ends_where_status_says_the_streak_is(
         runs = store.runs(year.GATE, repository=year.REPOSITORY)
     steps = reporting.trial_steps(list(reversed(runs)), YEAR_SCOPE)
 
-    points = reporting._streak_points(steps, year.START)
+    points = report_charts.streak_points(steps, year.START)
 
     assert points[-1].strict == year_report.objective.streak
     assert points[-1].ci == year_report.objective.ci_streak
