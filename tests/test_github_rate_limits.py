@@ -47,12 +47,13 @@ def listing(client: GitHubClient) -> list[int]:
 
 
 def test_a_stop_resumes_after_the_wait_or_at_the_announced_reset() -> None:
-    reset = int((NOW + timedelta(minutes=42)).timestamp())
+    now = datetime.now(timezone.utc)
+    reset = int((now + timedelta(minutes=42)).timestamp())
 
     waited = rate_limit_stop("the runs", 600, None)
     announced = rate_limit_stop("the runs", None, {"x-ratelimit-reset": str(reset)})
 
-    assert abs((waited.resume_at - NOW).total_seconds() - 600) < 30
+    assert abs((waited.resume_at - now).total_seconds() - 600) < 30
     assert announced.resume_at == datetime.fromtimestamp(reset, timezone.utc)
     assert str(announced) == (
         "GitHub's rate limit was reached while reading the runs; stopped, what is "
@@ -70,13 +71,13 @@ def test_a_primary_rate_limit_far_off_stops_at_once_with_the_reset_time(
     fake_github: FakeGitHub, client: GitHubClient
 ) -> None:
     fake_github.fail(403, times=None, **rate_limited(reset_in=3600))
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(timezone.utc)
 
     with pytest.raises(RateLimitStop) as caught:
         listing(client)
 
     assert time.monotonic() - started < 2
-    assert abs((caught.value.resume_at - NOW).total_seconds() - 3600) < 60
+    assert abs((caught.value.resume_at - started_at).total_seconds() - 3600) < 60
     assert "Run the same command again after" in str(caught.value)
     assert fake_github.count("") == 1
 
@@ -107,13 +108,13 @@ def test_a_retry_after_longer_than_the_bound_stops_at_once(
     fake_github: FakeGitHub, client: GitHubClient
 ) -> None:
     fake_github.fail(429, headers={"Retry-After": "3600"})
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(timezone.utc)
 
     with pytest.raises(RateLimitStop) as caught:
         listing(client)
 
     assert time.monotonic() - started < 2
-    assert (caught.value.resume_at - NOW).total_seconds() > 3000
+    assert (caught.value.resume_at - started_at).total_seconds() > 3000
 
 
 def test_a_429_without_retry_after_waits_and_retries(
