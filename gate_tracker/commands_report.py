@@ -34,8 +34,8 @@ DEFAULT_TREND = "90d"
     default=DEFAULT_TREND,
     show_default=True,
     metavar="SPAN",
-    help="How far back the trend charts reach (binned by day up to 62 days, "
-    "by week beyond).",
+    help="How far back the trend charts reach (one point per day while the "
+    "runs span up to 62 days, per week beyond).",
 )
 @click.option(
     "--out",

@@ -54,7 +54,7 @@ CHART_DIR = "charts"
 REPORT_FILES = ("report.md", "index.html", "summary.json")
 
 DAILY_BINS_UNTIL = timedelta(days=62)
-"""Trend periods up to this long are binned by day, longer ones by week."""
+"""Runs of the trend spanning up to this long are binned by day, else by week."""
 
 SLOWEST_SHOWN = 10
 DURATION_RUNS = 50
@@ -237,7 +237,7 @@ def build_report(
         slowest=slowest_tests(store, runs, since, now, period),
         fix_first=fix_first(flakes, history),
         trend_since=now - trend,
-        trend_per="day" if trend <= DAILY_BINS_UNTIL else "week",
+        trend_per=_bin_width(runs, now - trend),
     )
     if charts:
         # matplotlib loads only here: nothing else in gate-tracker needs it.
@@ -253,6 +253,14 @@ def build_report(
         extra={"gate": scope.gate, "repository": scope.repository},
     )
     return report
+
+
+def _bin_width(runs: Sequence[StoredRun], since: datetime) -> str:
+    # Bins follow the data, not the option: a few days of runs in a 90-day
+    # trend still get one point per day.
+    shown = [run.started_at for run in runs if run.started_at >= since]
+    span = shown[-1] - shown[0] if shown else timedelta(0)
+    return "day" if span <= DAILY_BINS_UNTIL else "week"
 
 
 def trial_steps(runs: Sequence[StoredRun], scope: ReportScope) -> list[TrialStep]:

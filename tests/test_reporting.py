@@ -96,7 +96,10 @@ def test_rendered_file_matches_the_expected_file(
     assert rendered == expected_path.read_text(encoding="utf-8")
 
 
-def test_report_writes_its_files_and_five_charts(written: dict[str, Path]) -> None:
+def test_report_writes_its_files_and_five_charts(
+    written: dict[str, Path], year_report: Report
+) -> None:
+    assert year_report.trend_per == "week"
     assert sorted(written) == [
         "charts/duration.png",
         "charts/flaky-impact.png",
@@ -331,6 +334,7 @@ def test_report_of_three_runs_on_either_database(
     paths = write_report(built, tmp_path / "out")
 
     assert built.period.runs == 3
+    assert built.trend_per == "day"
     assert built.period.by_verdict["flaky-pass"] == 1
     assert built.objective.streak == 1
     assert [s.test_id for s in built.slowest] == [
