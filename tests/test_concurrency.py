@@ -159,3 +159,132 @@ def test_eight_writers_at_once_store_every_run_exactly_once(
         1,
         20,
     )
+
+
+# -- recording sessions and collectors at once -----------------------------------
+
+SESSIONS = 8
+COLLECTORS = 2
+OLDER_RUNS = 30
+BROKEN_OLDER_RUN = 14
+"""Counting back from the newest older run, this one failed."""
+
+_GATE_TESTS = """
+import time
+
+def test_checkout():
+    time.sleep(0.05)
+
+def test_login():
+    pass
+"""
+
+
+def _ci_environment(run: Any, fake: Any) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("GITHUB_", "GATE_TRACKER_")) and key != "CI"
+    }
+    return {
+        **env,
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_REPOSITORY": "acme/shop",
+        "GITHUB_RUN_ID": str(run.id),
+        "GITHUB_RUN_ATTEMPT": "1",
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_REF_NAME": "main",
+        "GITHUB_SHA": run.sha,
+        "GITHUB_WORKFLOW": "E2E gate",
+        "GITHUB_JOB": "e2e-gate",
+        "GITHUB_TOKEN": fake.token,
+    }
+
+
+@pytest.mark.slow
+def test_recording_sessions_and_collectors_at_once_store_each_run_once(
+    any_db_url: str, fake_github: Any, tmp_path: Path
+) -> None:
+    """8 pytest sessions record CI runs while 2 collectors sync the same history."""
+    from datetime import datetime, timedelta, timezone
+
+    from fake_github import FakeJob
+
+    repository = fake_github.repositories["acme/shop"]
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    for index in range(OLDER_RUNS):
+        conclusion = "failure" if index == BROKEN_OLDER_RUN else "success"
+        fake_github.add_run(
+            repository,
+            now - timedelta(hours=SESSIONS + 1 + index),
+            [FakeJob("e2e-gate", conclusion=conclusion)],
+        )
+    current = [
+        fake_github.add_run(repository, now - timedelta(hours=1 + index))
+        for index in range(SESSIONS)
+    ]
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_gate.py").write_text(_GATE_TESTS)
+    Store(any_db_url).close()  # the team's database exists before the day starts
+
+    record = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    collect = [
+        *(sys.executable, "-m", "gate_tracker", "--db", any_db_url),
+        *("collect", "github", "--repo", "acme/shop", "--job", "e2e-gate"),
+        *("--workflow", "e2e.yml", "--gate", "e2e-gate", "--no-progress"),
+        *("--base-url", fake_github.base_url, "--request-interval", "0"),
+    ]
+    processes = [
+        subprocess.Popen(
+            [*record, "--gate", "e2e-gate", "--gate-db", any_db_url],
+            cwd=project,
+            env=_ci_environment(run, fake_github),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for run in current
+    ] + [
+        subprocess.Popen(
+            collect,
+            cwd=tmp_path,
+            env=_ci_environment(current[0], fake_github),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(COLLECTORS)
+    ]
+    outputs = [process.communicate(timeout=TIMEOUT_S)[0] for process in processes]
+
+    status = subprocess.run(
+        [
+            *(sys.executable, "-m", "gate_tracker", "--db", any_db_url),
+            *("status", "--gate", "e2e-gate", "--repo", "acme/shop", "--json"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output
+        assert "GT101" not in output
+    assert _table_counts(any_db_url)["gate_runs"] == OLDER_RUNS + SESSIONS
+    with Store(any_db_url) as store:
+        runs = {run.ci_run_id: run for run in store.runs("e2e-gate")}
+    assert len(runs) == OLDER_RUNS + SESSIONS
+    for run in current:
+        stored = runs[str(run.id)]
+        assert (stored.sessions, stored.counts["passed"], stored.verdict) == (
+            1,
+            2,
+            "pass",
+        )
+        assert stored.ci_conclusion in (None, "success")
+    summary = json.loads(status.stdout)
+    assert summary["streak"] == SESSIONS + BROKEN_OLDER_RUN
+    assert (summary["met"], status.returncode) == (True, 0)
