@@ -27,7 +27,7 @@ from gate_tracker import report_charts, reporting
 from gate_tracker.cli import main
 from gate_tracker.config import Settings
 from gate_tracker.exceptions import StorageError
-from gate_tracker.objective import Policy
+from gate_tracker.objective import Policy, evaluate
 from gate_tracker.records import TestRecord
 from gate_tracker.reporting import Report, ReportScope, build_report, write_report
 from gate_tracker.storage import Store
@@ -165,17 +165,27 @@ def test_fix_first_is_costliest_first_and_names_the_regression_and_the_group(
     assert year.CART not in subjects
 
 
-def test_streak_over_time_ends_where_status_says_the_streak_is(
-    year_db: str, year_report: Report
+def test_streak_over_time_is_what_status_would_have_said_at_each_moment(
+    year_db: str,
 ) -> None:
     with Store(year_db) as store:
-        runs = store.runs(year.GATE, repository=year.REPOSITORY)
-    steps = reporting.trial_steps(list(reversed(runs)), YEAR_SCOPE)
+        runs = list(reversed(store.runs(year.GATE, repository=year.REPOSITORY)))
+    points = report_charts.streak_points(
+        reporting.trial_steps(runs, YEAR_SCOPE), year.START
+    )
 
-    points = report_charts.streak_points(steps, year.START)
+    # Cut the history every 17 days and evaluate the objective on what was
+    # known then, as `status` would have.
+    checked = []
+    for cut in range(17, 365, 17):
+        moment = year.START + timedelta(days=cut)
+        known = [run for run in runs if run.started_at < moment]
+        then = evaluate(known, Policy(), gate=year.GATE, repository=year.REPOSITORY)
+        point = [p for p in points if p.at < moment][-1]
+        checked.append(((point.strict, point.ci), (then.streak, then.ci_streak)))
 
-    assert points[-1].strict == year_report.objective.streak
-    assert points[-1].ci == year_report.objective.ci_streak
+    assert all(drawn == status for drawn, status in checked), checked
+    assert len({status for _, status in checked}) > 5
     assert max(p.strict for p in points) >= 10
     assert max(p.ci for p in points) > max(p.strict for p in points)
 
