@@ -114,14 +114,29 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 _OPTION = re.compile(r"--?[\w-]+")
 
 
+# Characters no database or UTF-8 file can hold: NUL (PostgreSQL refuses it)
+# and lone surrogates (from bytes decoded with "surrogateescape").
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def redact(text: str) -> str:
-    """``text`` with every recognised secret replaced by ``[REDACTED]``."""
+    """``text`` with every recognised secret replaced by ``[REDACTED]``.
+
+    Characters that cannot be stored (NUL, lone surrogates) are written as
+    their escapes, ``\\x00`` and ``\\udc80``, so redacted text can always be
+    stored and written as UTF-8.
+    """
     if not text:
         return text
+    text = _UNSTORABLE.sub(_escaped, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     text = _redact_pairs(text)
     return text.replace(f"{REDACTED} {REDACTED}", REDACTED)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
 
 
 def _redact_pairs(text: str) -> str:

@@ -85,6 +85,7 @@ def _pytest(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        errors="backslashreplace",
     )
 
 
@@ -198,6 +199,45 @@ def test_recording_into_a_database_newer_than_the_code_keeps_the_run_pending(
     assert _digest(tmp_path / "gate.db") == before
     with pytest.raises(SchemaTooNewError):
         Store(url)
+
+
+_UNSTORABLE_TESTS = """
+def test_undecodable_file_name():
+    raise FileNotFoundError("no such file: report-\\udc80\\udcff.txt")
+
+def test_binary_in_the_message():
+    raise ValueError("payload \\x00\\x01 rejected")
+"""
+
+
+@pytest.mark.slow
+def test_messages_no_database_can_hold_are_stored_escaped(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    """A lone surrogate or NUL in a failure must not lose the run."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_unstorable.py").write_text(_UNSTORABLE_TESTS)
+
+    status, output = _finish(
+        _pytest(project, "--gate", "e2e-gate", "--gate-db", any_db_url)
+    )
+
+    assert status == 1, output
+    assert "Traceback" not in output and "GT101" not in output
+    assert _pending(project) == []
+    with Store(any_db_url) as store, store.reading() as conn:
+        messages = dict(
+            conn.execute(sa.text("SELECT test_id, message FROM test_results")).all()
+        )
+    assert messages == {
+        "test_unstorable.py::test_undecodable_file_name": (
+            "FileNotFoundError: no such file: report-\\udc80\\udcff.txt"
+        ),
+        "test_unstorable.py::test_binary_in_the_message": (
+            "ValueError: payload \\x00\x01 rejected"
+        ),
+    }
 
 
 # -- PostgreSQL lost in the middle of a session ---------------------------------

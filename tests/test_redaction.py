@@ -239,3 +239,13 @@ def test_redaction_cost_grows_linearly_with_the_text() -> None:
     large = _redaction_cpu(200_000)
 
     assert large / max(small, 1e-3) < 8, (small, large)
+
+
+def test_characters_no_database_can_hold_are_escaped() -> None:
+    """NUL and lone surrogates (undecodable bytes) become their escapes."""
+    text = "name b'\udc80\udcff' and a NUL \x00 here, token=abc"
+
+    redacted = redact(text)
+
+    assert redacted == "name b'\\udc80\\udcff' and a NUL \\x00 here, token=[REDACTED]"
+    assert redacted.encode("utf-8")
