@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -357,3 +357,18 @@ def test_a_stored_run_carries_its_ci_context(
     assert run.url == "https://github.com/acme/shop/actions/runs/1003"
     assert run.run_key == "ci:github-actions:acme/shop:1003:2"
     assert run.has_test_data
+
+
+def test_times_with_any_utc_offset_are_stored_as_the_same_instant(
+    db: Store, make_session: SessionFactory
+) -> None:
+    """11:00+02:00 is 09:00 UTC on every database (JUnit times carry offsets)."""
+    plus_two = timezone(timedelta(hours=2))
+    start = datetime(2026, 11, 2, 11, 0, tzinfo=plus_two)
+
+    db.record_session(make_session(1, started_at=start, duration_s=90))
+
+    [run] = db.runs("e2e-gate")
+    assert run.started_at == datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+    assert run.finished_at == datetime(2026, 11, 2, 9, 1, 30, tzinfo=timezone.utc)
+    assert run.started_at.utcoffset() == timedelta(0)
