@@ -10,9 +10,10 @@ the first wrong one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,19 @@ from gate_tracker.records import (
 )
 
 
+# What every database stores as an integer: a signed 32-bit column's range.
+_INT_RANGE = (-(2**31), 2**31 - 1)
+
+
 def write_record(session: SessionRecord, path: Path) -> None:
     """Write ``session`` to ``path`` atomically: a reader sees all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(session_to_dict(session), indent=1, ensure_ascii=False)
 
     # Write beside the target, then rename, so a crash leaves no torn file.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".record-", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=".record-", suffix=".tmp"
+    )
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
@@ -97,7 +104,9 @@ class _Reader:
     def session(self, body: dict[str, Any]) -> SessionRecord:
         verdict = self.text(body, "verdict", "session.verdict")
         if verdict not in VERDICTS:
-            raise self.fail("session.verdict", f"{verdict!r} is not one of {', '.join(VERDICTS)}")
+            raise self.fail(
+                "session.verdict", f"{verdict!r} is not one of {', '.join(VERDICTS)}"
+            )
 
         tests_value = body.get("tests", [])
         if not isinstance(tests_value, list):
@@ -118,15 +127,27 @@ class _Reader:
             event=self.optional_text(body, "event", "session.event") or "local",
             ci=self.ci(body.get("ci")),
             hostname=self.optional_text(body, "hostname", "session.hostname"),
-            python_version=self.optional_text(body, "python_version", "session.python_version"),
-            pytest_version=self.optional_text(body, "pytest_version", "session.pytest_version"),
-            plugin_version=self.optional_text(body, "plugin_version", "session.plugin_version"),
-            xdist_workers=self.optional_int(body, "xdist_workers", "session.xdist_workers") or 0,
+            python_version=self.optional_text(
+                body, "python_version", "session.python_version"
+            ),
+            pytest_version=self.optional_text(
+                body, "pytest_version", "session.pytest_version"
+            ),
+            plugin_version=self.optional_text(
+                body, "plugin_version", "session.plugin_version"
+            ),
+            xdist_workers=self.optional_int(
+                body, "xdist_workers", "session.xdist_workers"
+            )
+            or 0,
             reruns=self.optional_int(body, "reruns", "session.reruns"),
             args=self.strings(body, "args", "session.args"),
             selection=self.optional_mapping(body, "selection", "session.selection"),
             collected=self.optional_int(body, "collected", "session.collected"),
-            tests=[self.test(item, f"session.tests[{i}]") for i, item in enumerate(tests_value)],
+            tests=[
+                self.test(item, f"session.tests[{i}]")
+                for i, item in enumerate(tests_value)
+            ],
         )
 
     def ci(self, value: Any) -> CIContext | None:
@@ -140,7 +161,9 @@ class _Reader:
             workflow=self.optional_text(value, "workflow", "session.ci.workflow"),
             job=self.optional_text(value, "job", "session.ci.job"),
             run_id=self.optional_text(value, "run_id", "session.ci.run_id"),
-            run_attempt=self.optional_int(value, "run_attempt", "session.ci.run_attempt"),
+            run_attempt=self.optional_int(
+                value, "run_attempt", "session.ci.run_attempt"
+            ),
             event=self.optional_text(value, "event", "session.ci.event"),
             url=self.optional_text(value, "url", "session.ci.url"),
         )
@@ -150,14 +173,22 @@ class _Reader:
             raise self.fail(where, "must be an object")
         outcome = self.text(value, "outcome", f"{where}.outcome")
         if outcome not in OUTCOMES:
-            raise self.fail(f"{where}.outcome", f"{outcome!r} is not one of {', '.join(OUTCOMES)}")
+            raise self.fail(
+                f"{where}.outcome", f"{outcome!r} is not one of {', '.join(OUTCOMES)}"
+            )
         attempts = self.strings(value, "attempts", f"{where}.attempts") or [outcome]
         for index, attempt in enumerate(attempts):
             if attempt not in ATTEMPT_OUTCOMES:
-                raise self.fail(f"{where}.attempts[{index}]", f"{attempt!r} is not an outcome")
+                raise self.fail(
+                    f"{where}.attempts[{index}]", f"{attempt!r} is not an outcome"
+                )
         duration = value.get("duration_s", 0.0)
         if isinstance(duration, bool) or not isinstance(duration, (int, float)):
             raise self.fail(f"{where}.duration_s", "must be a number")
+        if not math.isfinite(duration) or duration < 0:
+            raise self.fail(
+                f"{where}.duration_s", f"{duration!r} is not a duration in seconds"
+            )
         return TestRecord(
             test_id=self.text(value, "test_id", f"{where}.test_id"),
             outcome=outcome,
@@ -179,7 +210,9 @@ class _Reader:
             raise self.fail(where, "missing, or not an object")
         return value
 
-    def optional_mapping(self, body: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    def optional_mapping(
+        self, body: dict[str, Any], key: str, where: str
+    ) -> dict[str, Any]:
         value = body.get(key)
         if value is None:
             return {}
@@ -191,25 +224,41 @@ class _Reader:
         value = body.get(key)
         if not isinstance(value, str) or not value:
             raise self.fail(where, "missing, or not a non-empty string")
-        return value
+        return self.unicode(value, where)
 
     def optional_text(self, body: dict[str, Any], key: str, where: str) -> str | None:
         value = body.get(key)
-        if value is not None and not isinstance(value, str):
+        if value is None:
+            return None
+        if not isinstance(value, str):
             raise self.fail(where, "must be a string or null")
+        return self.unicode(value, where)
+
+    def unicode(self, value: str, where: str) -> str:
+        # JSON can spell lone surrogates and NUL, which no database stores.
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise self.fail(where, f"not valid Unicode text ({err.reason})") from err
+        if "\x00" in value:
+            raise self.fail(where, "contains a NUL character")
         return value
 
     def optional_int(self, body: dict[str, Any], key: str, where: str) -> int | None:
         value = body.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(where, "must be a whole number or null")
+        if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+            raise self.fail(where, f"{value} is out of range")
         return value
 
     def strings(self, body: dict[str, Any], key: str, where: str) -> list[str]:
         value = body.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.fail(where, "must be a list of strings")
-        return list(value)
+        return [self.unicode(item, f"{where}[{i}]") for i, item in enumerate(value)]
 
     def moment(self, body: dict[str, Any], key: str, where: str) -> datetime:
         value = self.text(body, key, where)
@@ -219,4 +268,4 @@ class _Reader:
             raise self.fail(where, f"{value!r} is not an ISO 8601 time") from err
         if moment.tzinfo is None:
             raise self.fail(where, f"{value!r} has no time zone (records are in UTC)")
-        return moment
+        return moment.astimezone(timezone.utc)

@@ -8,6 +8,8 @@ and repository (an empty string for runs outside CI).
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -22,11 +24,43 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
 SCHEMA_REVISION = "0001"
 """The Alembic revision this code reads and writes (``migrations/versions``)."""
 
 metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment stored in UTC and read back with its time zone.
+
+    SQLite keeps no offset: 11:00+02:00 would be read back as 11:00 UTC, so
+    every value is converted to UTC on the way in. A naive value is refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime | None, dialect: Dialect
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(
+                f"naive datetime {value.isoformat()} given; gate-tracker stores UTC"
+            )
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(
+        self, value: datetime | None, dialect: Dialect
+    ) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=timezone.utc)
+
 
 _COUNT_COLUMNS = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "rerun")
 
@@ -52,8 +86,8 @@ gate_runs = Table(
     Column("workflow", String(255)),
     Column("job", String(255)),
     Column("url", Text),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
     Column("duration_s", Float),
     Column("exit_status", Integer),
     Column("verdict", String(20), nullable=False),
@@ -65,7 +99,7 @@ gate_runs = Table(
     Column("has_test_data", Boolean, nullable=False, default=False),
     Column("sessions", Integer, nullable=False, default=0),
     *_count_columns(),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
     UniqueConstraint("gate", "repository", "run_key", name="uq_gate_runs_key"),
     Index("ix_gate_runs_scope", "gate", "repository", "started_at"),
     Index("ix_gate_runs_commit", "gate", "commit_sha"),
@@ -87,8 +121,8 @@ gate_sessions = Table(
     Column("shard", String(100), nullable=False, default=""),
     Column("record_id", String(64), nullable=False),
     Column("source", String(20), nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=False),
     Column("duration_s", Float, nullable=False),
     Column("exit_status", Integer),
     Column("verdict", String(20), nullable=False),
@@ -149,15 +183,15 @@ sync_state = Table(
     Column("repository", String(200), nullable=False),
     Column("scope_key", String(64), nullable=False),
     Column("scope", Text, nullable=False),
-    Column("wanted_from", DateTime(timezone=True)),
-    Column("covered_from", DateTime(timezone=True)),
-    Column("covered_to", DateTime(timezone=True)),
+    Column("wanted_from", UTCDateTime()),
+    Column("covered_from", UTCDateTime()),
+    Column("covered_to", UTCDateTime()),
     Column("workflow_id", String(40)),
     Column("gate_workflows", Text, nullable=False, default="[]"),
     Column("etags", Text, nullable=False, default="{}"),
     Column("ignored", Text, nullable=False, default="{}"),
     Column("pending", Text, nullable=False, default="{}"),
-    Column("synced_at", DateTime(timezone=True)),
+    Column("synced_at", UTCDateTime()),
     UniqueConstraint(
         "provider", "gate", "repository", "scope_key", name="uq_sync_state_scope"
     ),
