@@ -7,6 +7,7 @@ recorded arguments, log lines and reports.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 
@@ -114,6 +115,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 _OPTION = re.compile(r"--?[\w-]+")
 
 
+_ENVIRONMENT_SECRET_MIN = 8
+_NOT_SECRET_VARIABLES = frozenset({"PWD", "OLDPWD"})
+
 # Characters no database or UTF-8 file can hold: NUL (PostgreSQL refuses it)
 # and lone surrogates (from bytes decoded with "surrogateescape").
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -122,6 +126,8 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 def redact(text: str) -> str:
     """``text`` with every recognised secret replaced by ``[REDACTED]``.
 
+    The values of environment variables named like secrets (``*_TOKEN``,
+    ``*_PASSWORD``, ``*SECRET*``, ...) are redacted wherever they appear.
     Characters that cannot be stored (NUL, lone surrogates) are written as
     their escapes, ``\\x00`` and ``\\udc80``, so redacted text can always be
     stored and written as UTF-8.
@@ -129,10 +135,26 @@ def redact(text: str) -> str:
     if not text:
         return text
     text = _UNSTORABLE.sub(_escaped, text)
+    for value in _environment_secrets():
+        text = text.replace(value, REDACTED)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     text = _redact_pairs(text)
     return text.replace(f"{REDACTED} {REDACTED}", REDACTED)
+
+
+def _environment_secrets() -> list[str]:
+    # Values of variables named like secrets (GITHUB_TOKEN, DB_PASSWORD, ...)
+    # are secrets wherever they turn up, as CI masks them in its logs. Short
+    # values and the working directories would hide ordinary text.
+    values = {
+        value
+        for name, value in os.environ.items()
+        if len(value) >= _ENVIRONMENT_SECRET_MIN
+        and name not in _NOT_SECRET_VARIABLES
+        and _SECRET_NAME.search(name)
+    }
+    return sorted(values, key=len, reverse=True)
 
 
 def _escaped(match: re.Match[str]) -> str:

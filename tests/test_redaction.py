@@ -249,3 +249,32 @@ def test_characters_no_database_can_hold_are_escaped() -> None:
 
     assert redacted == "name b'\\udc80\\udcff' and a NUL \\x00 here, token=[REDACTED]"
     assert redacted.encode("utf-8")
+
+
+def test_values_of_secret_environment_variables_are_redacted_anywhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A test that prints os.environ["DEPLOY_TOKEN"] leaks nothing."""
+    monkeypatch.setenv("DEPLOY_TOKEN", "opaque-deploy-value-31337")
+    monkeypatch.setenv("SERVICE_PASSWORD", "plain-words-no-pattern")
+    monkeypatch.setenv("LOG_LEVEL", "verbose-logging-please")
+    monkeypatch.setenv("CI_AUTH", "short")
+
+    text = (
+        "deploying with opaque-deploy-value-31337 as plain-words-no-pattern, "
+        "verbose-logging-please, short"
+    )
+
+    assert redact(text) == (
+        "deploying with [REDACTED] as [REDACTED], verbose-logging-please, short"
+    )
+
+
+def test_the_working_directory_variable_is_not_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PWD", "/home/runner/work/shop")
+
+    assert (
+        redact("in /home/runner/work/shop/tests") == "in /home/runner/work/shop/tests"
+    )
