@@ -70,14 +70,29 @@ def variants(work: Path, db: str | None) -> list[Variant]:
         Variant("bare", []),
         Variant("junitxml", ["--junitxml", str(work / "junit.xml")]),
         Variant("report-log", ["--report-log", str(work / "log.jsonl")]),
-        Variant("gate-tracker", ["--gate", f"bench-{uuid.uuid4().hex[:8]}", "--gate-db", record_db]),
+        Variant(
+            "gate-tracker",
+            ["--gate", f"bench-{uuid.uuid4().hex[:8]}", "--gate-db", record_db],
+        ),
     ]
 
 
 def run_once(suite: Path, work: Path, variant: Variant, extra: list[str]) -> None:
     result_file = work / "result.json"
-    command = [sys.executable, "-c", _MEASURE, str(result_file), "-q", "-p", "no:cacheprovider", *extra, *variant.args]
-    subprocess.run(command, cwd=suite, check=True, stdout=subprocess.DEVNULL, env=_environment())
+    command = [
+        sys.executable,
+        "-c",
+        _MEASURE,
+        str(result_file),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *extra,
+        *variant.args,
+    ]
+    subprocess.run(
+        command, cwd=suite, check=True, stdout=subprocess.DEVNULL, env=_environment()
+    )
     result = json.loads(result_file.read_text())
     if result["exit"] != 0:
         raise SystemExit(f"{variant.name}: pytest exited {result['exit']}")
@@ -86,7 +101,11 @@ def run_once(suite: Path, work: Path, variant: Variant, extra: list[str]) -> Non
 
 
 def _environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATE_TRACKER_", "GITHUB_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GATE_TRACKER_", "GITHUB_"))
+    }
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
@@ -96,7 +115,9 @@ def report(title: str, measured: list[Variant]) -> None:
     bare_cpu = statistics.median(bare.cpu)
     bare_mem = statistics.median(bare.memory_kib)
     print(f"\n{title}")
-    print(f"{'variant':<14}{'CPU s (median)':>16}{'ratio':>8}{'peak MiB':>10}{'+MiB':>8}")
+    print(
+        f"{'variant':<14}{'CPU s (median)':>16}{'ratio':>8}{'peak MiB':>10}{'+MiB':>8}"
+    )
     for variant in measured:
         cpu = statistics.median(variant.cpu)
         memory = statistics.median(variant.memory_kib)
@@ -118,7 +139,10 @@ def main() -> None:
     try:
         suite = work / "suite"
         make_suite(suite, options.tests)
-        print(f"{options.tests} trivial tests, {options.repeats} runs per variant, alternated")
+        print(
+            f"{options.tests} trivial tests, {options.repeats} runs per variant, "
+            "alternated"
+        )
         for mode in options.modes.split(","):
             extra = ["-n", "2"] if mode == "xdist" else []
             measured = variants(work, options.db)

@@ -75,7 +75,8 @@ def _gate_tracker_command() -> str:
     found = shutil.which("gate-tracker")
     if found is None:
         pytest.fail(
-            "the gate-tracker command is not installed: run `make gate` or `pip install .`"
+            "the gate-tracker command is not installed: "
+            "run `make gate` or `pip install .`"
         )
     return found
 

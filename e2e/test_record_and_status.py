@@ -6,7 +6,6 @@ import sqlite3
 from collections.abc import Callable
 
 import pytest
-
 from conftest import Workspace
 
 LOCAL = ("--event", "local", "--branch", "*")

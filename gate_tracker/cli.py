@@ -1,7 +1,8 @@
 """The ``gate-tracker`` command line.
 
 Each command lives in a ``commands_*`` module, named in ``_COMMANDS`` at the
-bottom of this file and imported only when used. Errors of gate-tracker's own are caught here
+bottom of this file and imported only when used. Errors of gate-tracker's own
+are caught here
 once, printed without a traceback, and turned into ``EXIT_ERROR``.
 """
 
@@ -63,7 +64,9 @@ class _Group(click.Group):
         if target is None:
             return super().get_command(ctx, cmd_name)
         module_name, _, attribute = target.partition(":")
-        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        command: click.Command = getattr(
+            importlib.import_module(module_name), attribute
+        )
         return command
 
     def invoke(self, ctx: click.Context) -> object:

@@ -41,7 +41,8 @@ def import_record(ctx: Context, paths: tuple[Path, ...], delete_imported: bool) 
             outcome = store.record_session(session)
             state = "stored as" if outcome.stored else "already stored in"
             click.echo(
-                f"{path}: {session.gate} {session.verdict}, {len(session.tests)} tests, {state} run {outcome.run_id}"
+                f"{path}: {session.gate} {session.verdict}, "
+                f"{len(session.tests)} tests, {state} run {outcome.run_id}"
             )
             if delete_imported:
                 path.unlink()

@@ -101,7 +101,8 @@ def _only_gate(store: Store) -> str:
     if not gates:
         raise ConfigurationError(
             f"no gate runs are stored in {store.shown_url}; record one with "
-            "`pytest --gate NAME`, or collect history with `gate-tracker collect github`"
+            "`pytest --gate NAME`, or collect history with "
+            "`gate-tracker collect github`"
         )
     raise ConfigurationError(
         "several gates are stored (" + ", ".join(gates) + "): choose one with --gate, "

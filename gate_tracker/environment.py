@@ -21,7 +21,11 @@ def ci_context(environ: Mapping[str, str] = os.environ) -> CIContext | None:
     repository = environ.get("GITHUB_REPOSITORY") or None
     run_id = environ.get("GITHUB_RUN_ID") or None
     server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-    url = f"{server}/{repository}/actions/runs/{run_id}" if repository and run_id else None
+    url = (
+        f"{server}/{repository}/actions/runs/{run_id}"
+        if repository and run_id
+        else None
+    )
     attempt = environ.get("GITHUB_RUN_ATTEMPT", "")
     if url and attempt.isdigit():
         url += f"/attempts/{attempt}"

@@ -103,7 +103,8 @@ class Recorder:
     def pytest_report_header(self) -> str:
         from gate_tracker.storage import display_url
 
-        return f"gate-tracker: recording gate {self.gate!r} into {display_url(self.db_url)}"
+        destination = display_url(self.db_url)
+        return f"gate-tracker: recording gate {self.gate!r} into {destination}"
 
     def pytest_sessionstart(self) -> None:
         self.started_at = datetime.now(timezone.utc)
@@ -150,7 +151,7 @@ class Recorder:
             self.result = record_session_safely(self, session, int(exitstatus))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.result is None or self.config.get_verbosity() < 0 and self.result.ok:
+        if self.result is None or (self.config.get_verbosity() < 0 and self.result.ok):
             return
         for line, markup in self.result.summary_lines():
             terminalreporter.write_line(line, **markup)

@@ -30,7 +30,6 @@ from gate_tracker.records import (
     session_to_dict,
 )
 
-
 # What every database stores as an integer: a signed 32-bit column's range.
 _INT_RANGE = (-(2**31), 2**31 - 1)
 
@@ -70,7 +69,8 @@ def parse_record(data: bytes | str, origin: str) -> SessionRecord:
         raise InputError(f"{origin}: not UTF-8 text ({err.reason})") from err
     except json.JSONDecodeError as err:
         raise InputError(
-            f"{origin}: line {err.lineno}, column {err.colno}: not valid JSON ({err.msg})"
+            f"{origin}: line {err.lineno}, column {err.colno}: "
+            f"not valid JSON ({err.msg})"
         ) from err
 
     return _Reader(origin).document(document)

@@ -64,7 +64,11 @@ class _Attempt:
 
         outcome = _call_outcome(self.phase("call"))
         teardown = self.phase("teardown")
-        if teardown is not None and teardown.outcome in _FAILING and outcome != "failed":
+        if (
+            teardown is not None
+            and teardown.outcome in _FAILING
+            and outcome != "failed"
+        ):
             return "error"
         return outcome
 

@@ -87,7 +87,9 @@ class SaveResult:
             write_record(self.session, self.pending_path)
 
 
-def record_session_safely(recorder: Recorder, session: pytest.Session, exitstatus: int) -> SaveResult:
+def record_session_safely(
+    recorder: Recorder, session: pytest.Session, exitstatus: int
+) -> SaveResult:
     """Build the session's record and save it; never raises."""
     record = build_session_record(recorder, session, exitstatus)
     result = SaveResult(
@@ -104,14 +106,17 @@ def record_session_safely(recorder: Recorder, session: pytest.Session, exitstatu
     return result
 
 
-def build_session_record(recorder: Recorder, session: pytest.Session, exitstatus: int) -> SessionRecord:
+def build_session_record(
+    recorder: Recorder, session: pytest.Session, exitstatus: int
+) -> SessionRecord:
     """The ``SessionRecord`` of a finished pytest session."""
     config = session.config
     tests = build_tests(recorder.reports)
     completeness = Completeness(
         expected=recorder.collected,
         collection_errors=recorder.collection_errors,
-        internal_error=recorder.internal_error or exitstatus == pytest.ExitCode.INTERNAL_ERROR,
+        internal_error=recorder.internal_error
+        or exitstatus == pytest.ExitCode.INTERNAL_ERROR,
         interrupted=recorder.interrupted,
         narrowed_by=narrowing_options(config),
     )
@@ -208,7 +213,10 @@ def _store(result: SaveResult, rootdir: Path) -> None:
 
 def _keep_pending(result: SaveResult, rootdir: Path) -> Path | None:
     name = f"{result.session.record_id}.json"
-    for directory in (rootdir / PENDING_DIR, Path(tempfile.gettempdir()) / "gate-tracker-pending"):
+    for directory in (
+        rootdir / PENDING_DIR,
+        Path(tempfile.gettempdir()) / "gate-tracker-pending",
+    ):
         path = directory / name
         try:
             write_record(result.session, path)
@@ -224,7 +232,11 @@ def _write_record_file(result: SaveResult) -> None:
     try:
         write_record(result.session, result.record_path)
     except OSError as err:
-        _warn(result, f"{WARN_RECORD_FILE} cannot write the record file {result.record_path}: {err.strerror}")
+        _warn(
+            result,
+            f"{WARN_RECORD_FILE} cannot write the record file "
+            f"{result.record_path}: {err.strerror}",
+        )
 
 
 def _warn(result: SaveResult, problem: str) -> None:
@@ -251,4 +263,3 @@ def _update_exit_status(result: SaveResult) -> None:
             f"gate-tracker: warning: could not update the stored exit status: {err}",
             file=sys.stderr,
         )
-

@@ -44,7 +44,8 @@ def render_status(document: dict[str, Any], objective: Objective) -> None:
     if document["ci_streak"] != document["streak"]:
         console.print(
             f"CI streak: {document['ci_streak']} consecutive green runs "
-            "(the difference is runs green only thanks to reruns, or rescued by re-runs)"
+            "(the difference is runs green only thanks to reruns, "
+            "or rescued by re-runs)"
         )
     if document["history_exhausted"]:
         console.print(
@@ -139,7 +140,7 @@ def _run_number(run: dict[str, Any]) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    minutes, rest = divmod(int(round(seconds)), 60)
+    minutes, rest = divmod(round(seconds), 60)
     return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
 
 

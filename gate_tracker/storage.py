@@ -94,19 +94,16 @@ class Store:
     @contextmanager
     def writing(self) -> Iterator[Connection]:
         """One write transaction; everything in it lands or nothing does."""
-        with self._translated("write to"):
-            with self.engine.connect().execution_options(
-                gate_tracker_write=True
-            ) as conn:
-                with conn.begin():
-                    yield conn
+        with self._translated("write to"), self.engine.connect() as conn:
+            conn.execution_options(gate_tracker_write=True)
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """One read transaction, giving a consistent view."""
-        with self._translated("read"), self.engine.connect() as conn:
-            with conn.begin():
-                yield conn
+        with self._translated("read"), self.engine.connect() as conn, conn.begin():
+            yield conn
 
     @contextmanager
     def _translated(self, action: str) -> Iterator[None]:
@@ -360,7 +357,9 @@ class Store:
         return notes
 
 
-def _prefer_recorded_sessions(conn: Connection, run_id: int, session: SessionRecord) -> bool:
+def _prefer_recorded_sessions(
+    conn: Connection, run_id: int, session: SessionRecord
+) -> bool:
     """Drop the run's JUnit sessions for a recorded one; False to skip ``session``."""
     stored = conn.execute(
         sa.select(gate_sessions.c.id, gate_sessions.c.source).where(
@@ -372,7 +371,9 @@ def _prefer_recorded_sessions(conn: Connection, run_id: int, session: SessionRec
 
     superseded = [row.id for row in stored if row.source == JUNIT_SOURCE]
     if superseded:
-        conn.execute(sa.delete(test_results).where(test_results.c.session_id.in_(superseded)))
+        conn.execute(
+            sa.delete(test_results).where(test_results.c.session_id.in_(superseded))
+        )
         conn.execute(sa.delete(gate_sessions).where(gate_sessions.c.id.in_(superseded)))
     return True
 

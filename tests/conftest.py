@@ -132,16 +132,17 @@ def build_session(
     """
     start = started_at or T0 + timedelta(hours=index)
     ci = None
+    ci_run = run_id or str(1000 + index)
     if event != "local":
         ci = CIContext(
             provider="github-actions",
             repository=repository,
             workflow="e2e",
             job="e2e-gate",
-            run_id=run_id or str(1000 + index),
+            run_id=ci_run,
             run_attempt=attempt,
             event=event,
-            url=f"https://github.com/{repository}/actions/runs/{run_id or 1000 + index}",
+            url=f"https://github.com/{repository}/actions/runs/{ci_run}",
         )
     if tests is None:
         tests = [TestRecord("tests/test_a.py::test_ok", "passed", ["passed"], 0.5)]

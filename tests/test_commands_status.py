@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SessionFactory
+
 from gate_tracker.records import TestRecord
 from gate_tracker.storage import Store
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import SessionFactory
+
 from gate_tracker.objective import Policy, evaluate
 from gate_tracker.storage import Store
 
@@ -26,7 +26,10 @@ def history(
         store.record_session(make_session(index, verdict=names[letter], **kwargs))
 
 
-def objective_of(store: Store, policy: Policy = Policy()) -> tuple[int, int, bool]:
+STRICT = Policy()
+
+
+def objective_of(store: Store, policy: Policy = STRICT) -> tuple[int, int, bool]:
     result = evaluate(store.runs("e2e-gate"), policy, gate="e2e-gate")
     return result.streak, result.ci_streak, result.met
 

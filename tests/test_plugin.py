@@ -79,7 +79,8 @@ def test_passing_session_is_a_pass_with_header_and_summary(
     result.stdout.fnmatch_lines(
         [
             "gate-tracker: recording gate 'g' into sqlite:///*gate.db",
-            "gate-tracker: gate 'g' verdict pass (run 1) - 2 tests, none failed or needed a rerun",
+            "gate-tracker: gate 'g' verdict pass (run 1) - 2 tests, none failed or "
+            "needed a rerun",
         ]
     )
     [run] = runs(gate_db)
@@ -146,7 +147,8 @@ def test_final_failure_is_fail_with_message_and_signature(
     path = gate_db.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
         message, signature, attempts = conn.execute(
-            "SELECT message, signature, attempts FROM test_results WHERE outcome = 'failed'"
+            "SELECT message, signature, attempts FROM test_results "
+            "WHERE outcome = 'failed'"
         ).fetchone()
     assert message == "ConnectionError: connect to 127.0.0.1:43121 failed after 0.52s"
     assert signature == "ConnectionError: connect to <ip>:<n> failed after <n>s"
@@ -246,7 +248,10 @@ def test_strict_xpass_fails_while_xfail_and_skip_pass(
         """
     )
     pytester.makepyfile(
-        test_strict="import pytest\n@pytest.mark.xfail(strict=True)\ndef test_strict():\n    pass\n"
+        test_strict=(
+            "import pytest\n@pytest.mark.xfail(strict=True)\n"
+            "def test_strict():\n    pass\n"
+        )
     )
 
     result = record(pytester, gate_db, "test_marks.py")
@@ -280,7 +285,10 @@ def test_keyboard_interrupt_before_a_failure_is_cancelled(
     pytester: pytest.Pytester, gate_db: str
 ) -> None:
     pytester.makepyfile(
-        test_a="def test_1(): pass\ndef test_2(): raise KeyboardInterrupt\ndef test_3(): pass\n"
+        test_a=(
+            "def test_1(): pass\ndef test_2(): raise KeyboardInterrupt\n"
+            "def test_3(): pass\n"
+        )
     )
 
     result = record(pytester, gate_db)
@@ -317,7 +325,10 @@ def test_marker_expression_is_part_of_the_definition(
 ) -> None:
     pytester.makeini("[pytest]\nmarkers = smoke: quick checks\n")
     pytester.makepyfile(
-        test_a="import pytest\n@pytest.mark.smoke\ndef test_one(): pass\ndef test_two(): pass\n"
+        test_a=(
+            "import pytest\n@pytest.mark.smoke\ndef test_one(): pass\n"
+            "def test_two(): pass\n"
+        )
     )
 
     record(pytester, gate_db, "-m", "smoke")
@@ -512,7 +523,9 @@ def test_secrets_in_arguments_are_not_stored(
     pytester: pytest.Pytester, gate_db: str
 ) -> None:
     pytester.makeconftest(
-        "def pytest_addoption(parser):\n    parser.addoption('--api-token')\n    parser.addoption('--target')\n"
+        "def pytest_addoption(parser):\n"
+        "    parser.addoption('--api-token')\n"
+        "    parser.addoption('--target')\n"
     )
     pytester.makepyfile(test_a="def test_one(): pass\n")
 
