@@ -1,7 +1,7 @@
 """The ``gate-tracker`` command line.
 
-Each command lives in a ``commands_*`` module, named in ``_COMMANDS`` at the
-bottom of this file and imported only when used. Errors of gate-tracker's own
+Each command lives in a ``commands_*`` module, named in ``_COMMANDS`` below
+and imported only when used. Errors of gate-tracker's own
 are caught here
 once, printed without a traceback, and turned into ``EXIT_ERROR``.
 """
@@ -43,6 +43,22 @@ class Context:
         return Store(self.db_url, create=create)
 
 
+_COMMANDS = {
+    "status": "gate_tracker.commands_status:status",
+    "runs": "gate_tracker.commands_status:runs",
+    "collect": "gate_tracker.commands_collect:collect_group",
+    "flaky": "gate_tracker.commands_flaky:flaky",
+    "report": "gate_tracker.commands_report:report",
+    "metrics": "gate_tracker.commands_metrics:metrics",
+    "db": "gate_tracker.commands_db:db_group",
+    "prune": "gate_tracker.commands_prune:prune",
+}
+_IMPORT_COMMANDS = {
+    "record": "gate_tracker.commands_records:import_record",
+    "junit": "gate_tracker.commands_junit:import_junit",
+}
+
+
 class _Group(click.Group):
     """A group that loads its commands on first use and reports errors.
 
@@ -52,9 +68,11 @@ class _Group(click.Group):
     a message on stderr and exit status 2.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.lazy_commands: dict[str, str] = {}
+        self.lazy_commands = dict(lazy_commands or {})
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
@@ -77,7 +95,11 @@ class _Group(click.Group):
             sys.exit(EXIT_ERROR)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group,
+    lazy_commands=_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="gate-tracker")
 @click.option(
     "--db",
@@ -105,24 +127,6 @@ def main(
     ctx.obj = Context(settings=load_settings(Path.cwd()), db_option=db)
 
 
-@main.group("import", cls=_Group)
+@main.group("import", cls=_Group, lazy_commands=_IMPORT_COMMANDS)
 def import_group() -> None:
     """Load runs recorded elsewhere: JSON records, JUnit XML."""
-
-
-_COMMANDS = {
-    "status": "gate_tracker.commands_status:status",
-    "runs": "gate_tracker.commands_status:runs",
-    "collect": "gate_tracker.commands_collect:collect_group",
-    "flaky": "gate_tracker.commands_flaky:flaky",
-    "report": "gate_tracker.commands_report:report",
-    "metrics": "gate_tracker.commands_metrics:metrics",
-    "db": "gate_tracker.commands_db:db_group",
-    "prune": "gate_tracker.commands_prune:prune",
-}
-_IMPORT_COMMANDS = {
-    "record": "gate_tracker.commands_records:import_record",
-    "junit": "gate_tracker.commands_junit:import_junit",
-}
-main.lazy_commands.update(_COMMANDS)
-import_group.lazy_commands.update(_IMPORT_COMMANDS)

@@ -441,15 +441,11 @@ def insert_ignore(
     """Insert ``values`` unless a row with the same unique ``keys`` exists."""
     dialect = conn.dialect.name
     if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        conn.execute(
-            insert(table)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=list(keys))
-        )
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect_module = sqlite if dialect == "sqlite" else postgresql
+        statement = dialect_module.insert(table).values(**values)
+        conn.execute(statement.on_conflict_do_nothing(index_elements=list(keys)))
         return
 
     try:
@@ -515,7 +511,9 @@ def _insert_session(conn: Connection, run_id: int, session: SessionRecord) -> in
             **{column: counts[column] for column in COUNT_COLUMNS},
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT always reports its key
+    return int(key[0])
 
 
 def _insert_tests(
