@@ -1,8 +1,7 @@
 """The ``gate-tracker`` command line.
 
 Each command lives in a ``commands_*`` module, named in ``_COMMANDS`` below
-and imported only when used. Errors of gate-tracker's own
-are caught here
+and imported only when used. Errors of gate-tracker's own are caught here
 once, printed without a traceback, and turned into ``EXIT_ERROR``.
 """
 
