@@ -300,3 +300,21 @@ def test_the_built_wheel_ships_migrations_that_run_without_alembic_ini(
     assert Path(where).is_relative_to(target)
     assert revision == schema.SCHEMA_REVISION
     assert sorted(p.name for p in workdir.iterdir()) == ["gate.db"]
+
+
+def test_opening_a_current_database_never_imports_alembic(tmp_path: Path) -> None:
+    """The fast path: plain SQL reads the version; Alembic loads only to upgrade."""
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    Store(url).close()
+    script = (
+        "import sys\n"
+        "from gate_tracker.storage import Store\n"
+        f"Store({url!r}).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+
+    assert done.stdout.strip() == "[]"

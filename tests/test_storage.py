@@ -372,3 +372,33 @@ def test_times_with_any_utc_offset_are_stored_as_the_same_instant(
     assert run.started_at == datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
     assert run.finished_at == datetime(2026, 11, 2, 9, 1, 30, tzinfo=timezone.utc)
     assert run.started_at.utcoffset() == timedelta(0)
+
+
+# -- SQLite's locking -------------------------------------------------------------
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(store: Store) -> None:
+    with store.reading() as conn:
+        journal = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        foreign_keys = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+
+    assert (journal, timeout, foreign_keys) == ("wal", 30_000, 1)
+
+
+def test_a_sqlite_write_transaction_takes_the_write_lock_at_once(
+    store: Store, sqlite_url: str
+) -> None:
+    """BEGIN IMMEDIATE: a second writer is refused before the first writes."""
+    import sqlite3
+
+    path = sa.engine.make_url(sqlite_url).database
+    other = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+    try:
+        refused = pytest.raises(sqlite3.OperationalError, match="locked")
+        with store.writing(), refused:
+            other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
