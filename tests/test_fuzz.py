@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gate_tracker.exceptions import InputError
+from gate_tracker.exceptions import GateTrackerError, InputError
 from gate_tracker.junit import session_from_junit
 from gate_tracker.record_file import parse_record
 from gate_tracker.records import SessionRecord, TestRecord, session_to_dict
@@ -318,3 +318,65 @@ def test_the_unmutated_record_round_trips() -> None:
     with _store() as store:
         _store_whole(store, session)
         assert _rows(store) == (1, 1, 3)
+
+
+# -- PostgreSQL holds what the readers accept ----------------------------------------
+
+# Every bounded text column a record fills, as the path of its field.
+_BOUNDED_FIELDS = (
+    ("gate",),
+    ("record_id",),
+    ("source",),
+    ("shard",),
+    ("commit",),
+    ("branch",),
+    ("event",),
+    ("hostname",),
+    ("python_version",),
+    ("pytest_version",),
+    ("plugin_version",),
+    ("ci", "provider"),
+    ("ci", "repository"),
+    ("ci", "workflow"),
+    ("ci", "job"),
+    ("ci", "run_id"),
+    ("tests", 0, "worker"),
+)
+
+
+@pytest.mark.postgresql
+def test_what_the_record_loader_accepts_postgresql_stores(pg_url: str) -> None:
+    """Over-long text is refused by field, or stored; never a database error."""
+    failures = {}
+    with Store(pg_url) as store:
+        for path in _BOUNDED_FIELDS:
+            record = _valid_record()
+            parent = record["session"]
+            for step in path[:-1]:
+                parent = parent[step]
+            parent[path[-1]] = "v" * 1000
+            session = _record_session(json.dumps(record))
+            if session is None:
+                continue
+            try:
+                store.record_session(session)
+            except GateTrackerError as err:
+                failures[".".join(map(str, path))] = str(err).split(": ")[-1][:60]
+
+    assert failures == {}
+
+
+@pytest.mark.postgresql
+def test_what_the_junit_reader_accepts_postgresql_stores(pg_url: str) -> None:
+    long = "h" * 1000
+    document = (
+        f'<testsuite name="{long}" hostname="{long}" timestamp="2026-12-01T10:00:00">'
+        f'<testcase classname="{long}" name="{long}" time="1"/></testsuite>'
+    ).encode()
+
+    session = _junit_session(document)
+
+    assert session is not None
+    with Store(pg_url) as store:
+        store.record_session(session)
+        assert len(store.runs("fuzz")) == 1
