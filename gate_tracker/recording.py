@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gate_tracker.records import TestRecord
-from gate_tracker.redaction import failure_signature, redact
+from gate_tracker.redaction import Redactor, failure_signature
 
 MESSAGE_LIMIT = 500
 """Characters kept of a failure's short message."""
@@ -88,14 +88,17 @@ def _call_outcome(call: Any) -> str | None:
     return "xpassed" if hasattr(call, "wasxfail") else "passed"
 
 
-def build_tests(reports: Iterable[Any]) -> list[TestRecord]:
+def build_tests(
+    reports: Iterable[Any], redactor: Redactor | None = None
+) -> list[TestRecord]:
     """One ``TestRecord`` per test, in the order tests first reported.
 
     A test's reports are split into attempts: a new attempt starts at each
     setup report, and a crash report ends one. Tests whose last attempt never
     finished (an interrupted session) are left out, so completeness checks
-    see them as missing.
+    see them as missing. Test ids and failure texts are redacted.
     """
+    redactor = redactor or Redactor()
     attempts: dict[str, list[_Attempt]] = {}
     for report in reports:
         test_attempts = attempts.setdefault(report.nodeid, [])
@@ -107,13 +110,15 @@ def build_tests(reports: Iterable[Any]) -> list[TestRecord]:
 
     tests = []
     for nodeid, test_attempts in attempts.items():
-        record = _test_record(nodeid, [a for a in test_attempts if a.phases])
+        record = _test_record(nodeid, [a for a in test_attempts if a.phases], redactor)
         if record is not None:
             tests.append(record)
     return tests
 
 
-def _test_record(nodeid: str, attempts: Sequence[_Attempt]) -> TestRecord | None:
+def _test_record(
+    nodeid: str, attempts: Sequence[_Attempt], redactor: Redactor
+) -> TestRecord | None:
     outcomes = [attempt.outcome() for attempt in attempts]
     finished = [outcome for outcome in outcomes if outcome is not None]
     if not finished or outcomes[-1] is None:
@@ -122,7 +127,7 @@ def _test_record(nodeid: str, attempts: Sequence[_Attempt]) -> TestRecord | None
     final = "failed" if finished[-1] == "crashed" else finished[-1]
     reports = [report for attempt in attempts for report in attempt.phases]
     record = TestRecord(
-        test_id=stable_test_id(nodeid),
+        test_id=redactor.redact(stable_test_id(nodeid)),
         outcome=final,
         attempts=finished,
         duration_s=round(sum(r.duration or 0.0 for r in reports), 6),
@@ -132,7 +137,7 @@ def _test_record(nodeid: str, attempts: Sequence[_Attempt]) -> TestRecord | None
 
     failures = [a.failure() for a in attempts if a.failure() is not None]
     if failures:
-        _describe_failure(record, failures[-1])
+        _describe_failure(record, failures[-1], redactor)
     return record
 
 
@@ -154,13 +159,13 @@ def _locate(record: TestRecord, report: Any) -> None:
         record.line = int(location[1]) + 1
 
 
-def _describe_failure(record: TestRecord, report: Any) -> None:
+def _describe_failure(record: TestRecord, report: Any, redactor: Redactor) -> None:
     text = report.longreprtext or ""
     message = _short_message(report.longrepr, text)
 
-    record.message = redact(message)[:MESSAGE_LIMIT]
+    record.message = redactor.redact(message)[:MESSAGE_LIMIT]
     record.signature = failure_signature(record.message)
-    record.longrepr = _cut(redact(text))
+    record.longrepr = _cut(redactor.redact(text))
 
 
 def _short_message(longrepr: Any, text: str) -> str:

@@ -25,7 +25,7 @@ from gate_tracker.github_actions import publish_session
 from gate_tracker.record_file import write_record
 from gate_tracker.recording import build_tests
 from gate_tracker.records import SessionRecord
-from gate_tracker.redaction import redact_args
+from gate_tracker.redaction import Redactor, redact_args
 from gate_tracker.verdicts import Completeness, session_verdict
 
 if TYPE_CHECKING:
@@ -111,13 +111,16 @@ def build_session_record(
 ) -> SessionRecord:
     """The ``SessionRecord`` of a finished pytest session."""
     config = session.config
-    tests = build_tests(recorder.reports)
+    redactor = Redactor()
+    tests = build_tests(recorder.reports, redactor)
+    expected = recorder.collected
     completeness = Completeness(
-        expected=recorder.collected,
+        expected=None if expected is None else {redactor.redact(i) for i in expected},
         collection_errors=recorder.collection_errors,
         internal_error=recorder.internal_error
         or exitstatus == pytest.ExitCode.INTERNAL_ERROR,
         interrupted=recorder.interrupted,
+        aborted=recorder.aborted,
         narrowed_by=narrowing_options(config),
     )
     verdict, reason = session_verdict(tests, completeness)

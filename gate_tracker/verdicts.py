@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from gate_tracker.records import FAILED_OUTCOMES, TestRecord
+from gate_tracker.records import TestRecord
 
 # Worst first: a gate run made of several shards takes the worst verdict.
 _SEVERITY = ("fail", "timeout", "incomplete", "cancelled", "flaky-pass", "pass")
@@ -37,6 +37,8 @@ class Completeness:
     collection_errors: int = 0
     internal_error: bool = False
     interrupted: str | None = None
+    aborted: str | None = None
+    """Why a test or fixture stopped the session with ``pytest.exit()``."""
     narrowed_by: list[str] = field(default_factory=list)
 
 
@@ -44,15 +46,19 @@ def session_verdict(
     tests: Sequence[TestRecord], completeness: Completeness
 ) -> tuple[str, str]:
     """The verdict of one session and a one-line reason for it."""
-    failed = [t.test_id for t in tests if t.outcome in FAILED_OUTCOMES]
-    if failed:
-        return "fail", _plural(len(failed), "test") + " failed: " + _sample(failed)
+    failed = [t.test_id for t in tests if t.outcome == "failed"]
+    errored = [t.test_id for t in tests if t.outcome == "error"]
+    if failed or errored:
+        return "fail", _failure_reason(failed, errored)
 
     if completeness.internal_error:
         return "incomplete", "pytest stopped with an internal error"
 
     if completeness.collection_errors:
         return "incomplete", _plural(completeness.collection_errors, "collection error")
+
+    if completeness.aborted:
+        return "incomplete", f"stopped by pytest.exit(): {completeness.aborted}"
 
     if completeness.interrupted:
         reason = f"interrupted ({completeness.interrupted}) before any failure"
@@ -77,6 +83,9 @@ def _incompleteness(tests: Sequence[TestRecord], completeness: Completeness) -> 
     if not tests:
         return "no tests ran"
 
+    if all(t.outcome == "skipped" for t in tests):
+        return f"no test ran: all {_plural(len(tests), 'test')} were skipped"
+
     if completeness.expected is not None:
         missing = completeness.expected - {t.test_id for t in tests}
         if missing:
@@ -87,6 +96,15 @@ def _incompleteness(tests: Sequence[TestRecord], completeness: Completeness) -> 
             )
 
     return ""
+
+
+def _failure_reason(failed: list[str], errored: list[str]) -> str:
+    parts = []
+    if failed:
+        parts.append(_plural(len(failed), "test") + " failed")
+    if errored:
+        parts.append(_plural(len(errored), "test") + " errored")
+    return " and ".join(parts) + ": " + _sample(failed + errored)
 
 
 def combine_verdicts(verdicts: Iterable[str]) -> str:

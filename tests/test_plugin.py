@@ -659,3 +659,53 @@ def test_sigterm_ends_the_session_through_pytest_and_keeps_what_ran(
         "interrupted (SIGTERM) before any failure",
     )
     assert set(stored_tests(gate_db)) == {"test_a.py::test_1"}
+
+
+def test_pytest_exit_is_incomplete_not_cancelled(
+    pytester: pytest.Pytester, gate_db: str
+) -> None:
+    pytester.makepyfile(
+        test_a="import pytest\ndef test_1():\n    pytest.exit('staging is down')\n"
+    )
+
+    record(pytester, gate_db)
+
+    [run] = runs(gate_db)
+    assert (run.verdict, run.reason) == (
+        "incomplete",
+        "stopped by pytest.exit(): staging is down",
+    )
+
+
+def test_all_tests_skipped_is_incomplete(
+    pytester: pytest.Pytester, gate_db: str
+) -> None:
+    pytester.makepyfile(
+        test_a="import pytest\npytestmark = pytest.mark.skip('no server')\n"
+        "def test_1(): pass\ndef test_2(): pass\n"
+    )
+
+    record(pytester, gate_db)
+
+    [run] = runs(gate_db)
+    assert (run.verdict, run.reason) == (
+        "incomplete",
+        "no test ran: all 2 tests were skipped",
+    )
+
+
+def test_secrets_in_test_ids_are_redacted_and_still_complete(
+    pytester: pytest.Pytester, gate_db: str
+) -> None:
+    token = "ghp_" + "a" * 36
+    pytester.makepyfile(
+        test_a=f"import pytest\n@pytest.mark.parametrize('t', ['{token}'])\n"
+        "def test_login(t): pass\n"
+    )
+
+    record(pytester, gate_db, "--gate-record", "record.json")
+
+    [run] = runs(gate_db)
+    assert run.verdict == "pass"
+    assert list(stored_tests(gate_db)) == ["test_a.py::test_login[[REDACTED]]"]
+    assert token not in (pytester.path / "record.json").read_text()
