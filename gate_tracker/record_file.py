@@ -13,7 +13,7 @@ import json
 import math
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,23 @@ from gate_tracker.records import (
     TestRecord,
     session_to_dict,
 )
+from gate_tracker.redaction import Redactor, redact_args
+from gate_tracker.verdicts import Completeness, combine_verdicts, session_verdict
+
+# The longest text each field of a record may hold: the database's columns.
+_LENGTHS = {
+    "gate": 200,
+    "record_id": 64,
+    "shard": 100,
+    "source": 20,
+    "event": 50,
+    "ci.provider": 30,
+    "ci.repository": 200,
+    "ci.run_id": 40,
+}
+
+# A record from a runner whose clock is a little ahead is still accepted.
+_CLOCK_SKEW = timedelta(hours=1)
 
 # What every database stores as an integer: a signed 32-bit column's range.
 _INT_RANGE = (-(2**31), 2**31 - 1)
@@ -73,7 +90,73 @@ def parse_record(data: bytes | str, origin: str) -> SessionRecord:
             f"not valid JSON ({err.msg})"
         ) from err
 
-    return _Reader(origin).document(document)
+    session = _Reader(origin).document(document)
+    _check_consistency(session, origin)
+    _redact(session)
+    _reconcile_verdict(session)
+    return session
+
+
+def _check_consistency(session: SessionRecord, origin: str) -> None:
+    def fail(where: str, problem: str) -> InputError:
+        return InputError(f"{origin}: field {where}: {problem}")
+
+    if session.finished_at < session.started_at:
+        raise fail("session.finished_at", "is before session.started_at")
+    if session.started_at > datetime.now(timezone.utc) + _CLOCK_SKEW:
+        raise fail(
+            "session.started_at", f"{session.started_at.isoformat()} is in the future"
+        )
+    for name in ("collected", "xdist_workers", "reruns"):
+        value = getattr(session, name)
+        if value is not None and value < 0:
+            raise fail(f"session.{name}", f"{value} is negative")
+
+    for name, limit in _LENGTHS.items():
+        owner = session.ci if name.startswith("ci.") else session
+        value = getattr(owner, name.removeprefix("ci."), None) if owner else None
+        if isinstance(value, str) and len(value) > limit:
+            raise fail(f"session.{name}", f"longer than {limit} characters")
+
+    seen: set[str] = set()
+    for index, test in enumerate(session.tests):
+        if test.test_id in seen:
+            raise fail(
+                f"session.tests[{index}].test_id", f"{test.test_id!r} appears twice"
+            )
+        seen.add(test.test_id)
+
+
+def _redact(session: SessionRecord) -> None:
+    # A record may come from anywhere (an artifact, a hand-edited file): it is
+    # redacted like everything the plugin writes before it is stored.
+    redactor = Redactor()
+    session.reason = redactor.redact(session.reason)
+    session.args = redact_args(session.args)
+    for test in session.tests:
+        test.test_id = redactor.redact(test.test_id)
+        for field_name in ("message", "signature", "longrepr"):
+            value = getattr(test, field_name)
+            if value:
+                setattr(test, field_name, redactor.redact(value))
+
+
+def _reconcile_verdict(session: SessionRecord) -> None:
+    """Make the verdict no better than the record's own tests show.
+
+    A record claiming ``pass`` whose tests failed, needed reruns or were
+    never all reported cannot count towards the objective.
+    """
+    narrowed = session.selection.get("narrowed_by") or []
+    completeness = Completeness(narrowed_by=[str(item) for item in narrowed])
+    shown, why = session_verdict(session.tests, completeness)
+    missing = (session.collected or 0) - len(session.tests)
+    if shown in ("pass", "flaky-pass") and missing > 0:
+        shown, why = "incomplete", f"{missing} collected tests never reported"
+
+    worst = combine_verdicts([session.verdict, shown])
+    if worst != session.verdict:
+        session.verdict, session.reason = worst, why
 
 
 class _Reader:
@@ -268,4 +351,7 @@ class _Reader:
             raise self.fail(where, f"{value!r} is not an ISO 8601 time") from err
         if moment.tzinfo is None:
             raise self.fail(where, f"{value!r} has no time zone (records are in UTC)")
-        return moment.astimezone(timezone.utc)
+        try:
+            return moment.astimezone(timezone.utc)
+        except OverflowError as err:
+            raise self.fail(where, f"{value!r} is out of range") from err
