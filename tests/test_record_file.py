@@ -7,8 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from conftest import build_session
+
 from gate_tracker.exceptions import InputError
 from gate_tracker.record_file import parse_record, write_record
 from gate_tracker.records import TestRecord, session_to_dict
@@ -116,7 +116,7 @@ def test_secrets_in_a_record_are_redacted() -> None:
 def test_inconsistent_records_are_refused_by_field(
     changes: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(InputError, match="^record.json: ") as raised:
+    with pytest.raises(InputError, match=r"^record\.json: ") as raised:
         parse_record(json.dumps(document(**changes)), "record.json")
 
     assert message in str(raised.value)
