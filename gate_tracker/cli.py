@@ -11,7 +11,7 @@ import importlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +19,9 @@ from gate_tracker import __version__
 from gate_tracker.config import Settings, database_url, load_settings
 from gate_tracker.exceptions import GateTrackerError
 from gate_tracker.logs import configure_logging
+
+if TYPE_CHECKING:
+    from gate_tracker.storage import Store
 
 EXIT_OK = 0
 EXIT_NOT_MET = 1
@@ -36,7 +39,12 @@ class Context:
     def db_url(self) -> str:
         return database_url(self.db_option, self.settings)
 
-    def open_store(self, *, create: bool = True):  # type: ignore[no-untyped-def]
+    def open_store(self, *, create: bool = False) -> Store:
+        """Open the database; only commands that write pass ``create=True``.
+
+        Reading commands never create a database, so a mistyped ``--db``
+        leaves no file behind.
+        """
         from gate_tracker.storage import Store
 
         return Store(self.db_url, create=create)

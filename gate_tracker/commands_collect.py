@@ -157,7 +157,7 @@ def github(ctx: Context, /, **given: Any) -> None:
     )
 
     with (
-        ctx.open_store() as store,
+        ctx.open_store(create=True) as store,
         GitHubClient(
             options.repository, token, base_url=base_url, limits=limits
         ) as client,

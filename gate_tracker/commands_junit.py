@@ -133,7 +133,7 @@ def import_junit(
         )
         sys.exit(EXIT_ERROR)
 
-    with ctx.open_store() as store:
+    with ctx.open_store(create=True) as store:
         for path, session in sessions:
             click.echo(f"{path}: {_store(store, session)}")
 

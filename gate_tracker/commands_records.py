@@ -29,7 +29,7 @@ def import_record(ctx: Context, paths: tuple[Path, ...], delete_imported: bool) 
     """
     files = _expand(paths)
     failures = 0
-    with ctx.open_store() as store:
+    with ctx.open_store(create=True) as store:
         for path in files:
             try:
                 session = read_record(path)

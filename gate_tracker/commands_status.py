@@ -81,16 +81,12 @@ def resolve_scope(
     repository = repository or settings.string("repo") or _only_repository(store, gate)
     branch = branch or settings.string("branch") or DEFAULT_BRANCH
     policy = Policy(
-        required=required or settings.integer("required", DEFAULT_REQUIRED),
+        required=required or settings.integer("required", DEFAULT_REQUIRED, minimum=1),
         count_rerun_passes=count_rerun_passes
-        or bool(settings.get("count_rerun_passes", False)),
+        or settings.boolean("count_rerun_passes", False),
         branch=None if branch == ANY_BRANCH else branch,
         events=tuple(events) or settings.strings("events", DEFAULT_EVENTS),
     )
-    if policy.required < 1:
-        raise ConfigurationError(
-            f"--required must be at least 1, not {policy.required}"
-        )
     return Scope(gate=gate, repository=repository, policy=policy)
 
 

@@ -7,6 +7,7 @@ built-in default. The keys are documented in the README's settings table.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -30,6 +31,24 @@ DEFAULT_BRANCH = "main"
 DEFAULT_EVENTS = ("push", "schedule", "workflow_dispatch")
 SECTION = "gate-tracker"
 
+KNOWN_KEYS = frozenset(
+    {
+        # every command
+        "db", "gate", "repo", "branch", "events", "required", "count_rerun_passes",
+        # collect github
+        "job", "workflow", "artifacts", "base_url", "timeout_minutes",
+        "revisit_days", "max_wait", "request_interval",
+        # flaky, forecast, report and metrics
+        "flaky_window_days", "flip_rate_threshold", "fixed_after_runs",
+        "fixed_significance", "new_within_days", "broken_after_runs",
+        "broken_significance", "cofailure_threshold", "cofailure_min_runs",
+        "forecast_window_runs", "forecast_horizon_runs",
+    }
+)  # fmt: skip
+"""The ``[tool.gate-tracker]`` keys, documented in the README's settings table."""
+
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Settings:
@@ -49,10 +68,18 @@ class Settings:
             raise self._wrong_type(key, "a string")
         return value
 
-    def integer(self, key: str, default: int) -> int:
+    def integer(self, key: str, default: int, *, minimum: int | None = None) -> int:
         value = self.values.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._wrong_type(key, "a whole number")
+        if minimum is not None and value < minimum:
+            raise self._wrong_type(key, f"a whole number of at least {minimum}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.values.get(key, default)
+        if not isinstance(value, bool):
+            raise self._wrong_type(key, "true or false (unquoted)")
         return value
 
     def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -61,6 +88,8 @@ class Settings:
             return default
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self._wrong_type(key, "a list of strings")
+        if not value:
+            raise self._wrong_type(key, "a non-empty list of strings")
         return tuple(value)
 
     def _wrong_type(self, key: str, expected: str) -> ConfigurationError:
@@ -84,6 +113,10 @@ def load_settings(directory: Path | None = None) -> Settings:
     table = document.get("tool", {}).get(SECTION, {})
     if not isinstance(table, dict):
         raise ConfigurationError(f"{path}: [tool.{SECTION}] must be a table")
+    for key in sorted(set(table) - KNOWN_KEYS):
+        log.warning(
+            "%s: [tool.%s] has an unknown key %r; it is ignored", path, SECTION, key
+        )
     return Settings(source=path, values=table)
 
 
@@ -97,11 +130,19 @@ def database_url(
     """The database URL: option, then ``GATE_TRACKER_DB``, then settings.
 
     The default is the SQLite file ``.gate-tracker/gate.db`` under ``base``
-    (the working directory when not given).
+    (the working directory when not given). A plain file path is taken as
+    a SQLite file.
     """
-    from_settings = settings.string("db")
-    chosen = option or environ.get(ENV_DB) or from_settings
-    if chosen:
-        return chosen
     directory = (base or Path.cwd()).resolve()
+    chosen = option or environ.get(ENV_DB) or settings.string("db")
+    if chosen:
+        return as_database_url(chosen, directory)
     return f"sqlite:///{directory / '.gate-tracker' / 'gate.db'}"
+
+
+def as_database_url(value: str, base: Path) -> str:
+    """``value`` as an SQLAlchemy URL: a path becomes a SQLite file URL."""
+    if "://" in value:
+        return value
+    path = Path(value).expanduser()
+    return f"sqlite:///{path if path.is_absolute() else base / path}"

@@ -19,10 +19,15 @@ from typing import Any
 
 import pytest
 
-from gate_tracker.config import ENV_DB, ENV_GATE, ENV_SHARD
+from gate_tracker.config import ENV_DB, ENV_GATE, ENV_SHARD, as_database_url
 
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 _HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_NEEDS_A_GATE = {
+    "--gate-db": "gate_db",
+    "--gate-record": "gate_record",
+    "--gate-shard": "gate_shard",
+}
 _GROUP = "gate-tracker"
 
 
@@ -62,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
         or config.getini("gate_tracker_gate")
         or os.environ.get(ENV_GATE)
     )
+    _check_options(config, str(gate) if gate else None)
     if not gate:
         return
 
@@ -211,8 +217,29 @@ def _database_url(config: pytest.Config) -> str:
     from_option = config.getoption("gate_db") or config.getini("gate_tracker_db")
     url = from_option or os.environ.get(ENV_DB)
     if url:
-        return str(url)
+        return as_database_url(str(url), Path(config.invocation_params.dir))
     return f"sqlite:///{Path(config.rootpath) / '.gate-tracker' / 'gate.db'}"
+
+
+def _check_options(config: pytest.Config, gate: str | None) -> None:
+    """Refuse options that cannot work, before any test runs."""
+    if not gate:
+        given = [
+            flag
+            for flag, name in _NEEDS_A_GATE.items()
+            if config.getoption(name) is not None
+        ]
+        if given:
+            raise pytest.UsageError(
+                f"{', '.join(given)} needs a gate to record: add --gate NAME "
+                f"(or set {ENV_GATE}, or the ini key gate_tracker_gate)"
+            )
+        return
+
+    shard = config.getoption("gate_shard") or os.environ.get(ENV_SHARD, "")
+    for what, value, limit in (("gate name", gate, 200), ("shard name", shard, 100)):
+        if len(value) > limit:
+            raise pytest.UsageError(f"the {what} is longer than {limit} characters")
 
 
 def _option_path(config: pytest.Config, name: str) -> Path | None:

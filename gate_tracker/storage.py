@@ -73,7 +73,7 @@ class Store:
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.shown_url = display_url(url)
-        self.engine = _make_engine(url)
+        self.engine = _make_engine(url, create=create)
         try:
             self._check_schema(create=create)
         except BaseException:
@@ -593,9 +593,9 @@ def upgrade_command(url: str) -> str:
     return f"gate-tracker --db {display_url(url)} db upgrade"
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, *, create: bool = True) -> Engine:
     """An engine for ``url``, configured as the store configures its own."""
-    return _make_engine(url)
+    return _make_engine(url, create=create)
 
 
 def _is_damaged_sqlite(err: sa.exc.DatabaseError) -> bool:
@@ -604,11 +604,15 @@ def _is_damaged_sqlite(err: sa.exc.DatabaseError) -> bool:
     return type(err.orig) is sqlite3.DatabaseError
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, *, create: bool = True) -> Engine:
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError as err:
-        raise StorageError(f"not a database URL: {display_url(url)!r} ({err})") from err
+        shown = url if "@" not in url else display_url(url)
+        raise StorageError(
+            f"not a database URL: {shown!r}; give an SQLAlchemy URL such as "
+            "sqlite:///path/to/gate.db or postgresql+psycopg://host/name"
+        ) from err
 
     if parsed.get_backend_name() != "sqlite":
         try:
@@ -619,11 +623,33 @@ def _make_engine(url: str) -> Engine:
             ) from err
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _prepare_sqlite_file(Path(parsed.database), create=create)
     engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
     sa.event.listen(engine, "connect", _configure_sqlite)
     sa.event.listen(engine, "begin", _begin_sqlite)
     return engine
+
+
+def _prepare_sqlite_file(path: Path, *, create: bool) -> None:
+    if not create:
+        if not path.is_file():
+            raise StorageError(
+                f"there is no database at {path}: record a run with "
+                "`pytest --gate NAME`, or point --db (or GATE_TRACKER_DB) at one"
+            )
+        return
+
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise StorageError(
+            f"cannot keep the database at {path}: {folder} is a file, not a folder"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StorageError(
+            f"cannot create the folder {folder} for the database: {err.strerror}"
+        ) from err
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

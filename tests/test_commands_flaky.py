@@ -164,6 +164,8 @@ def test_the_scope_options_choose_branch_and_events(
 def test_an_empty_database_says_how_to_record_a_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
 ) -> None:
+    Store(sqlite_url).close()
+
     result = run_cli(tmp_path, monkeypatch, "--db", sqlite_url, "flaky")
 
     assert result.exit_code == 2

@@ -120,6 +120,8 @@ def test_status_with_no_runs_in_scope_exits_one_and_says_what_to_do(
 
 
 def test_status_on_an_empty_database_is_a_clear_error(tmp_path: Path) -> None:
+    Store(f"sqlite:///{tmp_path / 'new.db'}").close()
+
     result = gate_tracker(
         tmp_path, "--db", f"sqlite:///{tmp_path / 'new.db'}", "status"
     )
@@ -227,3 +229,54 @@ def test_status_reads_pages_until_the_streak_ends(
 
     assert (objective.streak, objective.ci_streak, objective.met) == (130, 130, True)
     assert objective.broken_by is not None and objective.broken_by.ci_run_id == "1000"
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            'count_rerun_passes = "false"',
+            "count_rerun_passes must be true or false (unquoted)",
+        ),
+        ("events = []", "events must be a non-empty list of strings"),
+        ("required = 0", "required must be a whole number of at least 1"),
+    ],
+)
+def test_wrong_settings_are_refused_naming_the_file(
+    tmp_path: Path, history: str, setting: str, message: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.gate-tracker]\n{setting}\n")
+
+    result = gate_tracker(tmp_path, "--db", history, "status")
+
+    assert result.returncode == 2
+    assert (
+        f"{tmp_path / 'pyproject.toml'}: [tool.gate-tracker] {message}" in result.stderr
+    )
+
+
+def test_unknown_settings_are_named_in_a_warning(tmp_path: Path, history: str) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.gate-tracker]\nrequried = 3\n")
+
+    result = gate_tracker(tmp_path, "--db", history, "status")
+
+    assert "[tool.gate-tracker] has an unknown key 'requried'" in result.stderr
+    assert result.returncode == 1
+
+
+def test_a_plain_path_names_a_sqlite_file(tmp_path: Path, history: str) -> None:
+    path = history.removeprefix("sqlite:///")
+
+    result = gate_tracker(tmp_path, "--db", path, "status", "--required", "14")
+
+    assert result.returncode == 0
+
+
+def test_reading_a_missing_database_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "gate.db"
+
+    result = gate_tracker(tmp_path, "--db", f"sqlite:///{missing}", "status")
+
+    assert result.returncode == 2
+    assert f"there is no database at {missing}" in result.stderr
+    assert not missing.parent.exists()

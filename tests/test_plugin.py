@@ -709,3 +709,35 @@ def test_secrets_in_test_ids_are_redacted_and_still_complete(
     assert run.verdict == "pass"
     assert list(stored_tests(gate_db)) == ["test_a.py::test_login[[REDACTED]]"]
     assert token not in (pytester.path / "record.json").read_text()
+
+
+def test_recording_options_without_a_gate_are_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_a="def test_1(): pass\n")
+
+    result = pytester.runpytest_subprocess("--gate-record", "r.json")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--gate-record needs a gate to record: add --gate NAME*"]
+    )
+
+
+def test_an_overlong_shard_name_is_a_usage_error(
+    pytester: pytest.Pytester, gate_db: str
+) -> None:
+    pytester.makepyfile(test_a="def test_1(): pass\n")
+
+    result = record(pytester, gate_db, "--gate-shard", "s" * 101)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*the shard name is longer than 100 characters*"])
+
+
+def test_a_plain_path_is_a_sqlite_database(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_a="def test_1(): pass\n")
+
+    pytester.runpytest_subprocess("--gate", "g", "--gate-db", "dbs/gate.db")
+
+    assert runs(f"sqlite:///{pytester.path / 'dbs' / 'gate.db'}")[0].verdict == "pass"

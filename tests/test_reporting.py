@@ -419,6 +419,8 @@ def test_report_command_writes_reports_folder_and_the_job_summary(
 
 
 def test_report_command_without_runs_exits_2_with_a_message(tmp_path: Path) -> None:
+    Store(f"sqlite:///{tmp_path / 'empty.db'}").close()
+
     result = gate_tracker(
         tmp_path, "--db", f"sqlite:///{tmp_path / 'empty.db'}", "report"
     )

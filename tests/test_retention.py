@@ -223,7 +223,7 @@ def test_prune_command_on_an_empty_database_is_an_error(
     result = _cli(sqlite_url, "prune", "--older-than", "30")
 
     assert result.exit_code == 2
-    assert "holds no gate-tracker data yet" in result.output
+    assert "there is no database at" in result.output
 
 
 def _report_files(store: Store, directory: Path) -> dict[str, bytes]:
