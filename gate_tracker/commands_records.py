@@ -42,7 +42,8 @@ def import_record(ctx: Context, paths: tuple[Path, ...], delete_imported: bool) 
             state = "stored as" if outcome.stored else "already stored in"
             click.echo(
                 f"{path}: {session.gate} {session.verdict}, "
-                f"{len(session.tests)} tests, {state} run {outcome.run_id}"
+                f"{len(session.tests)} test{'' if len(session.tests) == 1 else 's'}, "
+                f"{state} run {outcome.run_id}"
             )
             if delete_imported:
                 path.unlink()

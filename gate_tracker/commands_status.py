@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from gate_tracker.storage import Store
 STATUS_FORMAT = "gate-tracker-status"
 STATUS_VERSION = 1
 _PAGE_MINIMUM = 50
+_COMMIT_PREFIX = re.compile(r"[0-9a-fA-F]{4,64}")
 
 
 def scope_options(command: Any) -> Any:
@@ -55,6 +57,14 @@ def scope_options(command: Any) -> Any:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _commit_prefix(value: str | None) -> str | None:
+    if value is not None and not _COMMIT_PREFIX.fullmatch(value):
+        raise click.BadParameter(
+            f"{value!r} is not a commit SHA or a prefix of at least 4 hex digits"
+        )
+    return value
 
 
 @dataclass
@@ -249,6 +259,7 @@ def headline(objective: Objective) -> str:
 @click.option(
     "--commit",
     metavar="SHA",
+    callback=lambda _ctx, _param, value: _commit_prefix(value),
     help="Also report the burn-in of this commit (or SHA prefix): its trials "
     "and the clean-pass rate they prove.",
 )

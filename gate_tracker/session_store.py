@@ -247,7 +247,11 @@ def _warn(result: SaveResult, problem: str) -> None:
     if not result.pytest_session.config.pluginmanager.has_plugin("warnings"):
         return
     try:
-        warnings.warn(GateTrackerWarning(problem), stacklevel=2)
+        # Attributed to gate-tracker, not to a line of its code, which would
+        # mean nothing to the user reading the warnings summary.
+        warnings.warn_explicit(
+            GateTrackerWarning(problem), GateTrackerWarning, "gate-tracker", 0
+        )
     except Warning:
         # Warnings are errors in this session (-W error): the summary line
         # reports the problem instead, and the session's outcome is unchanged.

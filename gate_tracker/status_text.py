@@ -70,7 +70,9 @@ def render_status(document: dict[str, Any], objective: Objective) -> None:
         )
         return
     console.print(
-        _runs_table(f"last {len(document['runs'])} runs in scope", document["runs"])
+        _runs_table(
+            _plural(len(document["runs"]), "last run") + " in scope", document["runs"]
+        )
     )
 
 
@@ -155,3 +157,7 @@ def _tests_of_note(run: dict[str, Any]) -> str:
             more = f" +{len(tests) - _TESTS_SHOWN}" if len(tests) > _TESTS_SHOWN else ""
             parts.append(f"{label}: {shown}{more}")
     return "; ".join(parts)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")

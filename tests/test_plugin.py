@@ -597,8 +597,8 @@ def test_pending_record_imports_later(pytester: pytest.Pytester, gate_db: str) -
     )
 
     assert (first.ret, again.ret) == (0, 0)
-    first.stdout.fnmatch_lines(["*: g pass, 1 tests, stored as run 1"])
-    again.stdout.fnmatch_lines(["*: g pass, 1 tests, already stored in run 1"])
+    first.stdout.fnmatch_lines(["*: g pass, 1 test, stored as run 1"])
+    again.stdout.fnmatch_lines(["*: g pass, 1 test, already stored in run 1"])
     assert len(runs(gate_db)) == 1
 
 
