@@ -29,9 +29,27 @@ REPEATED_RUN = 600
 # what record_session said about each.
 _WRITER = """
 import json, sys, time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from gate_tracker.records import CIContext, SessionRecord, TestRecord
 from gate_tracker.storage import Store
-from tests.conftest import build_session, TestRecord
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def session(spec):
+    start = T0 + timedelta(hours=spec["index"])
+    ci = CIContext("github-actions", repository="acme/shop",
+                   run_id=str(1000 + spec["index"]), run_attempt=1, event="push")
+    tests = [TestRecord(f"tests/test_e2e.py::test_{n}", "passed", ["passed"], 0.1)
+             for n in range(spec["tests"])]
+    return SessionRecord(
+        gate="e2e-gate", record_id=spec["record_id"], started_at=start,
+        finished_at=start + timedelta(seconds=60), verdict=spec["verdict"],
+        shard=spec["shard"], exit_status=0 if spec["verdict"] == "pass" else 1,
+        commit="0" * 40, branch="main", event="push", ci=ci, tests=tests,
+    )
+
 
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 specs = json.loads(sys.argv[4])
@@ -40,14 +58,7 @@ while not go.exists():
     time.sleep(0.005)
 with Store(url) as store:
     for spec in specs:
-        tests = [
-            TestRecord(f"tests/test_e2e.py::test_{n}", "passed", ["passed"], 0.1)
-            for n in range(spec["tests"])
-        ]
-        session = build_session(spec["index"], shard=spec["shard"], tests=tests,
-                                verdict=spec["verdict"])
-        session.record_id = spec["record_id"]
-        outcome = store.record_session(session)
+        outcome = store.record_session(session(spec))
         print(json.dumps({**spec, "run_id": outcome.run_id, "stored": outcome.stored}))
 """
 
@@ -199,6 +210,7 @@ def _ci_environment(run: Any, fake: Any) -> dict[str, str]:
         "GITHUB_WORKFLOW": "E2E gate",
         "GITHUB_JOB": "e2e-gate",
         "GITHUB_TOKEN": fake.token,
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
     }
 
 
@@ -229,7 +241,10 @@ def test_recording_sessions_and_collectors_at_once_store_each_run_once(
     (project / "test_gate.py").write_text(_GATE_TESTS)
     Store(any_db_url).close()  # the team's database exists before the day starts
 
+    # Only our plugin loads: the others installed here (hypothesis, xdist, ...)
+    # would cost every session half a second of start-up.
     record = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    record += ["-p", "gate_tracker.plugin"]
     collect = [
         *(sys.executable, "-m", "gate_tracker", "--db", any_db_url),
         *("collect", "github", "--repo", "acme/shop", "--job", "e2e-gate"),

@@ -26,6 +26,10 @@ from tests.conftest import build_session
 
 TIMEOUT_S = 120
 
+# Only our plugin loads in the sessions run here: the others installed
+# (hypothesis, xdist, ...) would cost each session half a second to start.
+PLUGIN = ("-p", "gate_tracker.plugin")
+
 # A tiny gate: one pass, one failure, and a test that can hold the session
 # open until the test driving it says go.
 GATE_TESTS = """
@@ -64,7 +68,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith(("GITHUB_", "GATE_TRACKER_")) and key != "CI"
     }
-    return {**env, **extra}
+    return {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", **extra}
 
 
 @pytest.fixture
@@ -79,7 +83,7 @@ def _pytest(
     project: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *PLUGIN, *args],
         cwd=project,
         env=env or _clean_env(),
         stdout=subprocess.PIPE,

@@ -18,6 +18,9 @@ from gate_tracker.schema import gate_runs, gate_sessions, test_results
 from gate_tracker.storage import Store
 from tests.conftest import build_session
 
+# db_url: SQLite, or the module's shared PostgreSQL database emptied.
+pytest_plugins = ["tests.databases"]
+
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
@@ -67,8 +70,8 @@ def _snapshot(store: Store) -> dict[str, list[dict[str, object]]]:
 
 
 @pytest.fixture
-def db(any_db_url: str) -> Iterator[Store]:
-    with Store(any_db_url) as opened:
+def db(db_url: str) -> Iterator[Store]:
+    with Store(db_url) as opened:
         yield opened
 
 
@@ -183,12 +186,12 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
-def test_prune_command_prints_what_it_removed(any_db_url: str, workdir: Path) -> None:
-    with Store(any_db_url) as store:
+def test_prune_command_prints_what_it_removed(db_url: str, workdir: Path) -> None:
+    with Store(db_url) as store:
         _record(store, 1, days_ago=200, tests=3, shards=2)
         _record(store, 2, days_ago=5)
 
-    result = _cli(any_db_url, "prune", "--older-than", "90")
+    result = _cli(db_url, "prune", "--older-than", "90")
 
     cutoff = cutoff_for(90).strftime("%Y-%m-%d")
     assert result.exit_code == 0, result.output
@@ -196,17 +199,17 @@ def test_prune_command_prints_what_it_removed(any_db_url: str, workdir: Path) ->
     assert result.output.rstrip().endswith("(90 days ago): 2 sessions, 6 test results")
 
 
-def test_prune_command_dry_run_deletes_nothing(any_db_url: str, workdir: Path) -> None:
-    with Store(any_db_url) as store:
+def test_prune_command_dry_run_deletes_nothing(db_url: str, workdir: Path) -> None:
+    with Store(db_url) as store:
         for index in range(3):
             _record(store, index, days_ago=100, tests=1)
 
-    result = _cli(any_db_url, "prune", "--older-than", "30", "--dry-run")
+    result = _cli(db_url, "prune", "--older-than", "30", "--dry-run")
 
     assert result.exit_code == 0, result.output
     assert result.output.startswith("would delete 3 runs started before ")
     assert result.output.rstrip().endswith(": 3 sessions, 3 test results")
-    with Store(any_db_url) as store:
+    with Store(db_url) as store:
         assert len(store.runs("e2e-gate")) == 3
 
 
@@ -240,7 +243,7 @@ def _report_files(store: Store, directory: Path) -> dict[str, bytes]:
 
 
 def test_pruning_outside_the_windows_leaves_status_and_report_unchanged(
-    any_db_url: str, workdir: Path
+    db_url: str, workdir: Path
 ) -> None:
     """Old history goes; the streak, forecast, breaker and weekly report stay.
 
@@ -250,7 +253,7 @@ def test_pruning_outside_the_windows_leaves_status_and_report_unchanged(
     (workdir / "pyproject.toml").write_text(
         '[tool.gate-tracker]\ngate = "e2e-gate"\nforecast_window_runs = 5\n'
     )
-    with Store(any_db_url) as store:
+    with Store(db_url) as store:
         for index in range(30):
             _record(store, index, days_ago=200 - index, verdict="fail")
         _record(store, 30, days_ago=40, verdict="fail")
@@ -258,12 +261,12 @@ def test_pruning_outside_the_windows_leaves_status_and_report_unchanged(
             _record(store, index, days_ago=(56 - index) * 0.5)
         report_before = _report_files(store, workdir / "before")
     status = ["status", "--json"]
-    before = _cli(any_db_url, *status)
+    before = _cli(db_url, *status)
 
-    pruned = _cli(any_db_url, "prune", "--older-than", "120")
+    pruned = _cli(db_url, "prune", "--older-than", "120")
 
-    after = _cli(any_db_url, *status)
-    with Store(any_db_url) as store:
+    after = _cli(db_url, *status)
+    with Store(db_url) as store:
         report_after = _report_files(store, workdir / "after")
     assert pruned.output.startswith("deleted 30 runs "), pruned.output
     assert before.exit_code == after.exit_code == 0, before.output

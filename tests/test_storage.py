@@ -14,6 +14,9 @@ from gate_tracker.schema import gate_runs, gate_sessions, test_results
 from gate_tracker.storage import Store
 from tests.conftest import T0, SessionFactory
 
+# db_url: SQLite, or the module's shared PostgreSQL database emptied.
+pytest_plugins = ["tests.databases"]
+
 
 def _passed(name: str) -> TestRecord:
     return TestRecord(f"tests/test_e2e.py::{name}", "passed", ["passed"], 1.0)
@@ -42,8 +45,8 @@ def _row_counts(store: Store) -> tuple[int, int, int]:
 
 
 @pytest.fixture
-def db(any_db_url: str) -> Iterator[Store]:
-    with Store(any_db_url) as opened:
+def db(db_url: str) -> Iterator[Store]:
+    with Store(db_url) as opened:
         yield opened
 
 
