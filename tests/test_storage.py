@@ -12,7 +12,7 @@ from gate_tracker.exceptions import StorageError
 from gate_tracker.records import TestRecord
 from gate_tracker.schema import gate_runs, gate_sessions, test_results
 from gate_tracker.storage import Store
-from tests.conftest import T0, SessionFactory
+from tests.conftest import T0, SessionFactory, build_session
 
 # db_url: SQLite, or the module's shared PostgreSQL database emptied.
 pytest_plugins = ["tests.databases"]
@@ -405,3 +405,24 @@ def test_a_sqlite_write_transaction_takes_the_write_lock_at_once(
         other.execute("ROLLBACK")
     finally:
         other.close()
+
+
+@pytest.mark.postgresql
+def test_times_come_back_in_utc_whatever_the_server_time_zone(pg_url: str) -> None:
+    """A server set to New York time must not shift reports' days."""
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        name = conn.exec_driver_sql("SELECT current_database()").scalar()
+        conn.exec_driver_sql(
+            f"ALTER DATABASE \"{name}\" SET timezone = 'America/New_York'"
+        )
+    admin.dispose()
+    start = datetime(2026, 11, 2, 3, 0, tzinfo=timezone.utc)
+
+    with Store(pg_url) as store:
+        store.record_session(build_session(1, started_at=start))
+        [run] = store.runs("e2e-gate")
+
+    assert run.started_at == start
+    assert run.started_at.utcoffset() == timedelta(0)
+    assert run.started_at.date() == start.date()
