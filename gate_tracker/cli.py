@@ -8,6 +8,7 @@ once, printed without a traceback, and turned into ``EXIT_ERROR``.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +99,17 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except GateTrackerError as err:
-            click.echo(f"gate-tracker: error: {err}", err=True)
+            _report_error(err)
             sys.exit(EXIT_ERROR)
+
+
+def _report_error(err: GateTrackerError) -> None:
+    # Through the log handler, so --log-format json gives a JSON line too.
+    logger = logging.getLogger("gate_tracker")
+    if logger.handlers:
+        logger.error("%s", err)
+    else:
+        click.echo(f"gate-tracker: error: {err}", err=True)
 
 
 @click.group(

@@ -99,21 +99,75 @@ def build_tests(
     see them as missing. Test ids and failure texts are redacted.
     """
     redactor = redactor or Redactor()
-    attempts: dict[str, list[_Attempt]] = {}
+    by_test: dict[str, list[Any]] = {}
     for report in reports:
-        test_attempts = attempts.setdefault(report.nodeid, [])
-        if not test_attempts or (report.when == "setup" and test_attempts[-1].phases):
-            test_attempts.append(_Attempt())
-        test_attempts[-1].phases.append(report)
-        if report.when == CRASH_PHASE:
-            test_attempts.append(_Attempt())
+        by_test.setdefault(report.nodeid, []).append(report)
 
     tests = []
-    for nodeid, test_attempts in attempts.items():
-        record = _test_record(nodeid, [a for a in test_attempts if a.phases], redactor)
+    for nodeid, test_reports in by_test.items():
+        record = _plain_pass(nodeid, test_reports, redactor)
+        if record is None:
+            record = _test_record(nodeid, _attempts(test_reports), redactor)
         if record is not None:
             tests.append(record)
     return tests
+
+
+def _plain_pass(
+    nodeid: str, reports: list[Any], redactor: Redactor
+) -> TestRecord | None:
+    """The record of a test that passed at once, the bulk of any run, or None.
+
+    This is the common case made cheap; anything else takes the full path.
+    """
+    if len(reports) != 3:
+        return None
+    setup, call, teardown = reports
+    if (
+        setup.when != "setup"
+        or setup.outcome != "passed"
+        or call.outcome != "passed"
+        or teardown.outcome != "passed"
+        or hasattr(call, "wasxfail")
+    ):
+        return None
+
+    duration = (
+        (setup.duration or 0.0) + (call.duration or 0.0) + (teardown.duration or 0.0)
+    )
+    record = TestRecord(
+        test_id=_test_id(nodeid, redactor),
+        outcome="passed",
+        attempts=["passed"],
+        duration_s=round(duration, 6),
+        worker=_worker(teardown),
+    )
+    _locate(record, setup)
+    return record
+
+
+def _attempts(reports: list[Any]) -> list[_Attempt]:
+    attempts: list[_Attempt] = []
+    for report in reports:
+        if not attempts or (report.when == "setup" and attempts[-1].phases):
+            attempts.append(_Attempt())
+        attempts[-1].phases.append(report)
+        if report.when == CRASH_PHASE:
+            attempts.append(_Attempt())
+    return [attempt for attempt in attempts if attempt.phases]
+
+
+def _test_id(nodeid: str, redactor: Redactor) -> str:
+    return redact_test_id(stable_test_id(nodeid), redactor)
+
+
+def redact_test_id(test_id: str, redactor: Redactor) -> str:
+    """``test_id`` with any secret in its parameter ids redacted."""
+    # Paths and function names are code; only parameter ids can carry data,
+    # and so a secret.
+    if "[" not in test_id:
+        return test_id
+    return redactor.redact(test_id)
 
 
 def _test_record(
@@ -127,7 +181,7 @@ def _test_record(
     final = "failed" if finished[-1] == "crashed" else finished[-1]
     reports = [report for attempt in attempts for report in attempt.phases]
     record = TestRecord(
-        test_id=redactor.redact(stable_test_id(nodeid)),
+        test_id=_test_id(nodeid, redactor),
         outcome=final,
         attempts=finished,
         duration_s=round(sum(r.duration or 0.0 for r in reports), 6),

@@ -57,9 +57,12 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(
         self, value: datetime | None, dialect: Dialect
     ) -> datetime | None:
-        if value is None or value.tzinfo is not None:
-            return value
-        return value.replace(tzinfo=timezone.utc)
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        # PostgreSQL answers in the server's time zone: read it back as UTC.
+        return value.astimezone(timezone.utc)
 
 
 _COUNT_COLUMNS = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "rerun")
@@ -168,6 +171,8 @@ test_results = Table(
     Column("file", Text),
     Column("line", Integer),
     Index("ix_test_results_run", "run_id"),
+    # Deleting a session's results (prune, a replaced shard) finds them by it.
+    Index("ix_test_results_session", "session_id"),
 )
 
 sync_state = Table(

@@ -23,7 +23,7 @@ from gate_tracker import __version__, environment
 from gate_tracker.exceptions import GateTrackerWarning
 from gate_tracker.github_actions import publish_session
 from gate_tracker.record_file import write_record
-from gate_tracker.recording import build_tests
+from gate_tracker.recording import build_tests, redact_test_id
 from gate_tracker.records import SessionRecord
 from gate_tracker.redaction import Redactor, redact_args
 from gate_tracker.verdicts import Completeness, session_verdict
@@ -115,7 +115,9 @@ def build_session_record(
     tests = build_tests(recorder.reports, redactor)
     expected = recorder.collected
     completeness = Completeness(
-        expected=None if expected is None else {redactor.redact(i) for i in expected},
+        expected=None
+        if expected is None
+        else {redact_test_id(i, redactor) for i in expected},
         collection_errors=recorder.collection_errors,
         internal_error=recorder.internal_error
         or exitstatus == pytest.ExitCode.INTERNAL_ERROR,
@@ -223,7 +225,7 @@ def _keep_pending(result: SaveResult, rootdir: Path) -> Path | None:
         path = directory / name
         try:
             write_record(result.session, path)
-        except OSError as err:
+        except Exception as err:  # any failure here: try the next place
             log.debug("cannot keep the pending record in %s: %s", directory, err)
             continue
         return path

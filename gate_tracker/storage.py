@@ -7,6 +7,7 @@ queue instead of failing; other databases rely on unique keys and row locks.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sqlite3
@@ -441,9 +442,8 @@ def insert_ignore(
     """Insert ``values`` unless a row with the same unique ``keys`` exists."""
     dialect = conn.dialect.name
     if dialect in ("sqlite", "postgresql"):
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        dialect_module = sqlite if dialect == "sqlite" else postgresql
+        # Import only the dialect in use: each costs start-up time.
+        dialect_module = importlib.import_module(f"sqlalchemy.dialects.{dialect}")
         statement = dialect_module.insert(table).values(**values)
         conn.execute(statement.on_conflict_do_nothing(index_elements=list(keys)))
         return

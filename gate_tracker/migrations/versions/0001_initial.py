@@ -115,6 +115,7 @@ def upgrade() -> None:
         sa.Column("line", sa.Integer()),
     )
     op.create_index("ix_test_results_run", "test_results", ["run_id"])
+    op.create_index("ix_test_results_session", "test_results", ["session_id"])
 
     op.create_table(
         "sync_state",
