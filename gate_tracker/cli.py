@@ -19,7 +19,7 @@ import click
 from gate_tracker import __version__
 from gate_tracker.config import Settings, database_url, load_settings
 from gate_tracker.exceptions import GateTrackerError
-from gate_tracker.logs import configure_logging
+from gate_tracker.logs import TRUSTED, configure_logging
 
 if TYPE_CHECKING:
     from gate_tracker.storage import Store
@@ -107,7 +107,7 @@ def _report_error(err: GateTrackerError) -> None:
     # Through the log handler, so --log-format json gives a JSON line too.
     logger = logging.getLogger("gate_tracker")
     if logger.handlers:
-        logger.error("%s", err)
+        logger.error("%s", err, extra={TRUSTED: True})
     else:
         click.echo(f"gate-tracker: error: {err}", err=True)
 

@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from gate_tracker.redaction import redact
 
 CONTEXT_FIELDS = ("gate", "repository", "run")
+TRUSTED = "gate_tracker_trusted"
+"""``extra={TRUSTED: True}`` marks a message gate-tracker made safe itself."""
 _LEVELS = (logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG)
 
 
@@ -27,7 +29,7 @@ class JSONFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "event": redact(record.getMessage()),
+            "event": _redacted(record, record.getMessage()),
         }
         for name in CONTEXT_FIELDS:
             value = getattr(record, name, None)
@@ -42,9 +44,16 @@ class TextFormatter(logging.Formatter):
     """``gate-tracker: level: message``, redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(
-            f"gate-tracker: {record.levelname.lower()}: {super().format(record)}"
-        )
+        line = f"gate-tracker: {record.levelname.lower()}: {super().format(record)}"
+        return _redacted(record, line)
+
+
+def _redacted(record: logging.LogRecord, text: str) -> str:
+    # gate-tracker's own error messages hide passwords where they are built,
+    # and read like "token: set GITHUB_TOKEN", which redaction would mangle.
+    if getattr(record, TRUSTED, False):
+        return text
+    return redact(text)
 
 
 def configure_logging(*, verbosity: int = 0, fmt: str = "text") -> None:

@@ -148,7 +148,7 @@ def test_status_with_an_unreadable_database_url_exits_two(tmp_path: Path) -> Non
 
     assert result.returncode == 2
     assert (
-        "could not open the database postgresql+psycopg://u:[REDACTED]@127.0.0.1:1/none"
+        "could not open the database postgresql+psycopg://u:***@127.0.0.1:1/none"
         in result.stderr
     )
     assert "s3cret" not in result.stderr
