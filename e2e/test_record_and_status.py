@@ -69,7 +69,7 @@ def test_exit_statuses_of_status(workspace: Callable[[str], Workspace]) -> None:
     not_met = broken.gate_tracker("status", *LOCAL)
     bad_option = broken.gate_tracker("status", "--required", "zero")
 
-    assert no_data.returncode == 2 and "no gate runs are stored" in no_data.stderr
+    assert no_data.returncode == 2 and "there is no database at" in no_data.stderr
     assert not_met.returncode == 1
     assert bad_option.returncode == 2
 
