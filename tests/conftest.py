@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fake_github import fake_github  # noqa: F401  (the fake GitHub fixture)
+from github_clients import client  # noqa: F401  (a client of the fake GitHub)
 
 from gate_tracker.records import CIContext, SessionRecord, TestRecord
 from gate_tracker.storage import Store

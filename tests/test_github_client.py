@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from fake_github import FakeGitHub, FakeJob
+from github_clients import NOW, QUICK, add_runs, listing
 
 from gate_tracker.exceptions import CollectionError, ConfigurationError
 from gate_tracker.github_client import (
@@ -22,34 +21,6 @@ from gate_tracker.github_client import (
 )
 
 ELSEWHERE = "http://198.51.100.7:8080"
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
-QUICK = ClientLimits(
-    seconds_between_requests=0,
-    retries=3,
-    backoff_factor=0.01,
-    secondary_wait_s=0.2,
-    max_wait_s=5,
-    timeout_s=2,
-)
-
-
-@pytest.fixture
-def client(fake_github: FakeGitHub) -> Iterator[GitHubClient]:
-    with GitHubClient(
-        "acme/shop", fake_github.token, base_url=fake_github.base_url, limits=QUICK
-    ) as opened:
-        yield opened
-
-
-def add_runs(fake: FakeGitHub, count: int) -> None:
-    repository = fake.repositories["acme/shop"]
-    for index in range(count):
-        fake.add_run(repository, NOW - timedelta(hours=index + 1))
-
-
-def listing(client: GitHubClient) -> list[int]:
-    pages = client.run_pages(client.runs_path("e2e.yml"), {"branch": "main"})
-    return [run.id for page in pages for run in page.runs]
 
 
 def test_the_token_comes_from_github_token_then_gh_token() -> None:

@@ -7,43 +7,14 @@ answers 403 and 429 with GitHub's messages and headers.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from fake_github import FakeGitHub, rate_limited, secondary_limit
+from github_clients import add_runs, listing
 
 from gate_tracker.github_client import ClientLimits, GitHubClient
 from gate_tracker.github_rate_limits import RateLimitStop, clock, rate_limit_stop
-
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
-QUICK = ClientLimits(
-    seconds_between_requests=0,
-    retries=3,
-    backoff_factor=0.01,
-    secondary_wait_s=0.2,
-    max_wait_s=5,
-    timeout_s=2,
-)
-
-
-@pytest.fixture
-def client(fake_github: FakeGitHub) -> Iterator[GitHubClient]:
-    with GitHubClient(
-        "acme/shop", fake_github.token, base_url=fake_github.base_url, limits=QUICK
-    ) as opened:
-        yield opened
-
-
-def add_runs(fake: FakeGitHub, count: int) -> None:
-    repository = fake.repositories["acme/shop"]
-    for index in range(count):
-        fake.add_run(repository, NOW - timedelta(hours=index + 1))
-
-
-def listing(client: GitHubClient) -> list[int]:
-    pages = client.run_pages(client.runs_path("e2e.yml"), {"branch": "main"})
-    return [run.id for page in pages for run in page.runs]
 
 
 def test_a_stop_resumes_after_the_wait_or_at_the_announced_reset() -> None:
