@@ -13,14 +13,14 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from gate_tracker import schema
 from gate_tracker.cli import EXIT_NOT_MET, Context
-from gate_tracker.exceptions import SchemaTooNewError, StorageError
-from gate_tracker.migrations import SchemaVersion, known_revisions
-from gate_tracker.storage import (
+from gate_tracker.database import (
     display_url,
     open_engine,
     schema_version,
     upgrade_command,
 )
+from gate_tracker.exceptions import SchemaTooNewError, StorageError
+from gate_tracker.migrations import SchemaVersion, known_revisions
 
 
 @click.group("db")

@@ -108,7 +108,7 @@ class Recorder:
     # -- hooks ------------------------------------------------------------------
 
     def pytest_report_header(self) -> str:
-        from gate_tracker.storage import display_url
+        from gate_tracker.database import display_url
 
         destination = display_url(self.db_url)
         return f"gate-tracker: recording gate {self.gate!r} into {destination}"

@@ -10,8 +10,9 @@ from click.testing import CliRunner, Result
 
 from gate_tracker import schema
 from gate_tracker.cli import main
+from gate_tracker.database import open_engine, schema_version
 from gate_tracker.migrations import downgrade_schema, upgrade_schema
-from gate_tracker.storage import Store, open_engine, schema_version
+from gate_tracker.storage import Store
 from tests.conftest import build_session
 
 

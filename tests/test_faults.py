@@ -20,8 +20,9 @@ import pytest
 import sqlalchemy as sa
 from fake_github import FakeGitHub, FakeJob
 
+from gate_tracker.database import open_engine
 from gate_tracker.exceptions import SchemaTooNewError, StorageError
-from gate_tracker.storage import Store, open_engine
+from gate_tracker.storage import Store
 from tests.conftest import build_session
 
 TIMEOUT_S = 120

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from gate_tracker import schema
+from gate_tracker.database import open_engine, schema_version
 from gate_tracker.exceptions import SchemaOutdatedError, SchemaTooNewError
 from gate_tracker.migrations import (
     downgrade_schema,
@@ -23,7 +24,7 @@ from gate_tracker.migrations import (
     known_revisions,
     upgrade_schema,
 )
-from gate_tracker.storage import Store, open_engine, schema_version
+from gate_tracker.storage import Store
 from tests.conftest import build_session
 
 FUTURE_REVISION = "0999"
@@ -280,7 +281,7 @@ def test_the_built_wheel_ships_migrations_that_run_without_alembic_ini(
     script = (
         "import gate_tracker, sys\n"
         "from gate_tracker.migrations import upgrade_schema\n"
-        "from gate_tracker.storage import open_engine, schema_version\n"
+        "from gate_tracker.database import open_engine, schema_version\n"
         "engine = open_engine('sqlite:///gate.db')\n"
         "upgrade_schema(engine)\n"
         "print(gate_tracker.__file__)\n"

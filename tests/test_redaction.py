@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from gate_tracker.database import display_url
 from gate_tracker.redaction import REDACTED, failure_signature, redact, redact_args
-from gate_tracker.storage import display_url
 
 # Made-up secrets in each provider's real format, none of them live.
 GITHUB_CLASSIC = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
