@@ -70,9 +70,7 @@ def render_status(document: dict[str, Any], objective: Objective) -> None:
         )
         return
     console.print(
-        _runs_table(
-            _plural(len(document["runs"]), "last run") + " in scope", document["runs"]
-        )
+        _runs_table(_last_runs_title(len(document["runs"])), document["runs"])
     )
 
 
@@ -159,5 +157,5 @@ def _tests_of_note(run: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
+def _last_runs_title(count: int) -> str:
+    return "the last run in scope" if count == 1 else f"last {count} runs in scope"
