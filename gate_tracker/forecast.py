@@ -540,7 +540,7 @@ def describe(result: Forecast) -> list[str]:
 
     basis = {
         "window": f"the last {rate.trials} trials",
-        "all": f"all {rate.trials} trials",
+        "all": "the only trial" if rate.trials == 1 else f"all {rate.trials} trials",
         "change-point": f"the {rate.trials} trials since the rate changed",
     }[rate.basis]
     lines = [

@@ -49,7 +49,12 @@ def render_status(document: dict[str, Any], objective: Objective) -> None:
         )
     if document["history_exhausted"]:
         console.print(
-            f"the whole history in scope is counted: {len(objective.trials)} trials"
+            "the whole history in scope is counted: "
+            + (
+                "1 trial"
+                if len(objective.trials) == 1
+                else f"{len(objective.trials)} trials"
+            )
         )
 
     broken = document["broken_by"]
