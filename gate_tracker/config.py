@@ -137,6 +137,11 @@ def database_url(
     chosen = option or environ.get(ENV_DB) or settings.string("db")
     if chosen:
         return as_database_url(chosen, directory)
+    return default_sqlite_url(directory)
+
+
+def default_sqlite_url(directory: Path) -> str:
+    """The default database: the SQLite file ``.gate-tracker/gate.db`` there."""
     return f"sqlite:///{directory / '.gate-tracker' / 'gate.db'}"
 
 

@@ -32,11 +32,6 @@ def display_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
-def default_sqlite_url(directory: Path) -> str:
-    """The default database: ``.gate-tracker/gate.db`` under ``directory``."""
-    return f"sqlite:///{directory / '.gate-tracker' / 'gate.db'}"
-
-
 def schema_version(engine: Engine) -> SchemaVersion:
     """The schema version stored in the database behind ``engine``.
 

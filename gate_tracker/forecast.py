@@ -23,7 +23,11 @@ from scipy import stats
 
 from gate_tracker.exceptions import ConfigurationError
 from gate_tracker.proof import CONFIDENCE, Proof, lower_bound, proof
-from gate_tracker.verdicts import CI_GREEN_VERDICTS, CLEAN_VERDICTS, NEUTRAL_VERDICTS
+from gate_tracker.verdicts import (
+    CLEAN_VERDICTS,
+    NEUTRAL_VERDICTS,
+    counted_verdicts,
+)
 
 if TYPE_CHECKING:
     from gate_tracker.config import Settings
@@ -223,7 +227,7 @@ def trials_of(
     With ``count_rerun_passes`` a ``flaky-pass`` counts as clean, as in the
     CI streak.
     """
-    clean = CI_GREEN_VERDICTS if count_rerun_passes else CLEAN_VERDICTS
+    clean = counted_verdicts(count_rerun_passes)
     chosen = sorted(
         (run for run in runs if is_trial(run)), key=lambda r: (r.started_at, r.id)
     )

@@ -29,7 +29,10 @@ from gate_tracker.forecast import (
 from gate_tracker.records import FAILED_OUTCOMES
 from gate_tracker.schema import gate_runs, test_results
 from gate_tracker.storage import Store
-from gate_tracker.verdicts import CI_GREEN_VERDICTS, CLEAN_VERDICTS, NEUTRAL_VERDICTS
+from gate_tracker.verdicts import (
+    NEUTRAL_VERDICTS,
+    counted_verdicts,
+)
 
 if TYPE_CHECKING:
     from gate_tracker.config import Settings
@@ -162,7 +165,7 @@ def load_trials(
     verdict is ``pass`` (or ``flaky-pass`` too with ``count_rerun_passes``).
     Only three columns of at most ``limit`` runs are read.
     """
-    clean = CI_GREEN_VERDICTS if count_rerun_passes else CLEAN_VERDICTS
+    clean = counted_verdicts(count_rerun_passes)
     query = (
         sa.select(gate_runs.c.id, gate_runs.c.started_at, gate_runs.c.verdict)
         .where(

@@ -15,11 +15,15 @@ attempts. Attempt 1 is the trial; a later attempt retries it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gate_tracker.config import DEFAULT_BRANCH, DEFAULT_EVENTS, DEFAULT_REQUIRED
 from gate_tracker.records import StoredRun
-from gate_tracker.verdicts import CI_GREEN_VERDICTS, NEUTRAL_VERDICTS
+from gate_tracker.verdicts import (
+    CI_GREEN_VERDICTS,
+    NEUTRAL_VERDICTS,
+    counted_verdicts,
+)
 
 ANY_BRANCH = "*"
 
@@ -35,9 +39,7 @@ class Policy:
 
     @property
     def counted_verdicts(self) -> frozenset[str]:
-        if self.count_rerun_passes:
-            return CI_GREEN_VERDICTS
-        return frozenset({"pass"})
+        return counted_verdicts(self.count_rerun_passes)
 
 
 @dataclass
@@ -80,7 +82,6 @@ class Objective:
     complete: bool = True
     """False when the history ran out before the streak ended."""
     ci_broken_by: StoredRun | None = None
-    counted: list[StoredRun] = field(default_factory=list)
 
     @property
     def required(self) -> int:
@@ -155,7 +156,6 @@ def _count_strict(objective: Objective) -> None:
 
         if first.verdict in counted:
             objective.streak += 1
-            objective.counted.append(first)
             continue
 
         objective.broken_by = first

@@ -19,7 +19,13 @@ from typing import Any
 
 import pytest
 
-from gate_tracker.config import ENV_DB, ENV_GATE, ENV_SHARD, as_database_url
+from gate_tracker.config import (
+    ENV_DB,
+    ENV_GATE,
+    ENV_SHARD,
+    as_database_url,
+    default_sqlite_url,
+)
 
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 _HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -218,7 +224,7 @@ def _database_url(config: pytest.Config) -> str:
     url = from_option or os.environ.get(ENV_DB)
     if url:
         return as_database_url(str(url), Path(config.invocation_params.dir))
-    return f"sqlite:///{Path(config.rootpath) / '.gate-tracker' / 'gate.db'}"
+    return default_sqlite_url(Path(config.rootpath))
 
 
 def _check_options(config: pytest.Config, gate: str | None) -> None:

@@ -224,7 +224,7 @@ class Store:
 
         session_id = _insert_session(conn, run_id, session)
         _insert_tests(conn, run_id, session_id, session)
-        self._refresh_run(conn, run_id, source=session.source)
+        refresh_run(conn, run_id, add_source=session.source)
         return RecordOutcome(run_id=run_id, stored=True)
 
     def _ensure_run(self, conn: Connection, session: SessionRecord) -> int:
@@ -274,9 +274,6 @@ class Store:
             .with_for_update()
         ).scalar_one()
         return int(row_id)
-
-    def _refresh_run(self, conn: Connection, run_id: int, *, source: str) -> None:
-        refresh_run(conn, run_id, add_source=source)
 
     # -- reading --------------------------------------------------------------
 

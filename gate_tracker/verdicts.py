@@ -42,6 +42,11 @@ class Completeness:
     narrowed_by: list[str] = field(default_factory=list)
 
 
+def counted_verdicts(count_rerun_passes: bool) -> frozenset[str]:
+    """The verdicts that add to the streak: ``pass``, or any green run."""
+    return CI_GREEN_VERDICTS if count_rerun_passes else CLEAN_VERDICTS
+
+
 def session_verdict(
     tests: Sequence[TestRecord], completeness: Completeness
 ) -> tuple[str, str]:
