@@ -27,8 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_REVISION = "0001"
-"""The Alembic revision this code reads and writes (``migrations/versions``)."""
+from gate_tracker.rows import COUNT_COLUMNS
+
+# Defined beside the plain rows, so the plugin's direct writer needs no SQLAlchemy.
+from gate_tracker.rows import SCHEMA_REVISION as SCHEMA_REVISION
 
 metadata = MetaData()
 
@@ -65,11 +67,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
-_COUNT_COLUMNS = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "rerun")
-
-
 def _count_columns() -> list[Column[int]]:
-    return [Column(name, Integer, nullable=False, default=0) for name in _COUNT_COLUMNS]
+    return [Column(name, Integer, nullable=False, default=0) for name in COUNT_COLUMNS]
 
 
 gate_runs = Table(
@@ -201,5 +200,3 @@ sync_state = Table(
         "provider", "gate", "repository", "scope_key", name="uq_sync_state_scope"
     ),
 )
-
-COUNT_COLUMNS = _COUNT_COLUMNS

@@ -8,7 +8,6 @@ queue instead of failing; other databases rely on unique keys and row locks.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
-from gate_tracker import schema
+from gate_tracker import rows, schema
 from gate_tracker.database import (
     display_url,
     first_line,
@@ -35,7 +34,6 @@ from gate_tracker.exceptions import (
 )
 from gate_tracker.records import FAILED_OUTCOMES, SessionRecord, StoredRun
 from gate_tracker.schema import COUNT_COLUMNS, gate_runs, gate_sessions, test_results
-from gate_tracker.verdicts import combine_verdicts
 
 if TYPE_CHECKING:
     from gate_tracker.migrations import SchemaVersion
@@ -229,29 +227,7 @@ class Store:
 
     def _ensure_run(self, conn: Connection, session: SessionRecord) -> int:
         key = (session.gate, session.repository, session.run_key)
-        ci = session.ci
-        values: dict[str, Any] = {
-            "gate": session.gate,
-            "repository": session.repository,
-            "run_key": session.run_key,
-            "sources": "",
-            "event": session.event,
-            "branch": session.branch,
-            "commit_sha": session.commit,
-            "ci_provider": ci.provider if ci else None,
-            "ci_run_id": ci.run_id if ci else None,
-            "attempt": (ci.run_attempt or 1) if ci else 1,
-            "workflow": ci.workflow if ci else None,
-            "job": ci.job if ci else None,
-            "url": ci.url if ci else None,
-            "started_at": session.started_at,
-            "finished_at": session.finished_at,
-            "duration_s": session.duration_s,
-            "verdict": session.verdict,
-            "reason": session.reason,
-            "recorded_at": datetime.now(timezone.utc),
-            **dict.fromkeys(COUNT_COLUMNS, 0),
-        }
+        values = rows.run_values(session, recorded_at=datetime.now(timezone.utc))
         return self.ensure_run_row(conn, key, values)
 
     def ensure_run_row(
@@ -392,35 +368,9 @@ def refresh_run(
     sessions = conn.execute(
         sa.select(gate_sessions).where(gate_sessions.c.run_id == run_id)
     ).all()
-
-    verdicts = [s.verdict for s in sessions]
-    if run.ci_verdict:
-        verdicts.append(run.ci_verdict)
-    values: dict[str, Any] = {
-        "verdict": combine_verdicts(verdicts) if verdicts else run.verdict,
-        "sessions": len(sessions),
-        "has_test_data": bool(sessions),
-    }
-    for column in COUNT_COLUMNS:
-        values[column] = sum(getattr(s, column) for s in sessions)
-    if sessions:
-        values["reason"] = "; ".join(
-            (f"{s.shard}: " if s.shard else "") + s.reason for s in sessions if s.reason
-        )
-        if run.ci_verdict is None:
-            values["started_at"] = min(_aware(s.started_at) for s in sessions)
-            values["finished_at"] = max(_aware(s.finished_at) for s in sessions)
-            values["duration_s"] = (
-                values["finished_at"] - values["started_at"]
-            ).total_seconds()
-            values["exit_status"] = max(
-                (s.exit_status for s in sessions if s.exit_status is not None),
-                default=None,
-            )
-    if add_source:
-        sources = set(filter(None, run.sources.split("+"))) | {add_source}
-        values["sources"] = "+".join(sorted(sources))
-
+    values = rows.refreshed_run(
+        run._mapping, [s._mapping for s in sessions], add_source=add_source
+    )
     conn.execute(sa.update(gate_runs).where(gate_runs.c.id == run_id).values(**values))
 
 
@@ -459,8 +409,8 @@ def stored_run(row: Any) -> StoredRun:
         workflow=row["workflow"],
         job=row["job"],
         url=row["url"],
-        started_at=_aware(row["started_at"]),
-        finished_at=_aware(row["finished_at"]) if row["finished_at"] else None,
+        started_at=rows.aware(row["started_at"]),
+        finished_at=rows.aware(row["finished_at"]) if row["finished_at"] else None,
         duration_s=row["duration_s"],
         exit_status=row["exit_status"],
         verdict=row["verdict"],
@@ -474,30 +424,8 @@ def stored_run(row: Any) -> StoredRun:
 
 
 def _insert_session(conn: Connection, run_id: int, session: SessionRecord) -> int:
-    counts = session.counts()
     result = conn.execute(
-        sa.insert(gate_sessions).values(
-            run_id=run_id,
-            shard=session.shard,
-            record_id=session.record_id,
-            source=session.source,
-            started_at=session.started_at,
-            finished_at=session.finished_at,
-            duration_s=session.duration_s,
-            exit_status=session.exit_status,
-            verdict=session.verdict,
-            reason=session.reason,
-            hostname=session.hostname,
-            python_version=session.python_version,
-            pytest_version=session.pytest_version,
-            plugin_version=session.plugin_version,
-            xdist_workers=session.xdist_workers,
-            reruns=session.reruns,
-            args=json.dumps(session.args),
-            selection=json.dumps(session.selection),
-            collected=session.collected,
-            **{column: counts[column] for column in COUNT_COLUMNS},
-        )
+        sa.insert(gate_sessions).values(**rows.session_values(run_id, session))
     )
     key = result.inserted_primary_key
     assert key is not None  # an INSERT always reports its key
@@ -511,25 +439,9 @@ def _insert_tests(
         return
 
     # One executemany for every row: the bulk of a recording's write cost.
-    rows = [
-        {
-            "run_id": run_id,
-            "session_id": session_id,
-            "test_id": t.test_id,
-            "outcome": t.outcome,
-            "attempts": ",".join(t.attempts),
-            "reruns": len(t.attempts) - 1,
-            "duration_s": t.duration_s,
-            "worker": t.worker,
-            "message": t.message,
-            "signature": t.signature,
-            "longrepr": t.longrepr,
-            "file": t.file,
-            "line": t.line,
-        }
-        for t in session.tests
-    ]
-    conn.execute(sa.insert(test_results), rows)
+    values = rows.test_values(run_id, session_id, session)
+    named = [dict(zip(rows.TEST_COLUMNS, row, strict=True)) for row in values]
+    conn.execute(sa.insert(test_results), named)
 
 
 def _version_table() -> sa.Table:
@@ -546,10 +458,3 @@ def _known_revisions() -> set[str]:
     from gate_tracker.migrations import known_revisions
 
     return known_revisions()
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite returns naive datetimes; everything stored is UTC.
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
