@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 from gate_tracker.ci_attempts import PROVIDER, GateAttempt, attempt_url, run_key
 from gate_tracker.github_client import CIJob, CIRun
 from gate_tracker.records import SessionRecord
-from gate_tracker.schema import COUNT_COLUMNS, gate_runs, gate_sessions
+from gate_tracker.rows import COUNT_COLUMNS
+from gate_tracker.schema import gate_runs, gate_sessions
 from gate_tracker.storage import Store, refresh_run
 
 SOURCE = "github"

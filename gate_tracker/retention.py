@@ -16,7 +16,8 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gate_tracker.schema import COUNT_COLUMNS, gate_runs, gate_sessions, test_results
+from gate_tracker.rows import COUNT_COLUMNS
+from gate_tracker.schema import gate_runs, gate_sessions, test_results
 from gate_tracker.storage import Store
 
 log = logging.getLogger(__name__)

@@ -127,8 +127,8 @@ def test_values(
 
 
 def refreshed_run(
-    run: Mapping[str, Any],
-    sessions: Sequence[Mapping[str, Any]],
+    run: Mapping[Any, Any],
+    sessions: Sequence[Mapping[Any, Any]],
     *,
     add_source: str | None = None,
 ) -> dict[str, Any]:

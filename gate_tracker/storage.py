@@ -33,7 +33,8 @@ from gate_tracker.exceptions import (
     StorageError,
 )
 from gate_tracker.records import FAILED_OUTCOMES, SessionRecord, StoredRun
-from gate_tracker.schema import COUNT_COLUMNS, gate_runs, gate_sessions, test_results
+from gate_tracker.rows import COUNT_COLUMNS
+from gate_tracker.schema import gate_runs, gate_sessions, test_results
 
 if TYPE_CHECKING:
     from gate_tracker.migrations import SchemaVersion
