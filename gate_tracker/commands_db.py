@@ -13,8 +13,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from gate_tracker import schema
 from gate_tracker.cli import EXIT_NOT_MET, Context
+from gate_tracker.config import display_url
 from gate_tracker.database import (
-    display_url,
     open_engine,
     schema_version,
     upgrade_command,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ DEFAULT_REQUIRED = 20
 DEFAULT_BRANCH = "main"
 DEFAULT_EVENTS = ("push", "schedule", "workflow_dispatch")
 SECTION = "gate-tracker"
+
+# What SQLAlchemy reads as the user and password of a URL: scheme://user:password@
+_URL_CREDENTIALS = re.compile(r"^(?P<head>[\w+]+://[^:/]*:)[^@]*@")
 
 KNOWN_KEYS = frozenset(
     {
@@ -151,3 +155,10 @@ def as_database_url(value: str, base: Path) -> str:
         return value
     path = Path(value).expanduser()
     return f"sqlite:///{path if path.is_absolute() else base / path}"
+
+
+def display_url(url: str) -> str:
+    """``url`` with any password hidden, fit for messages and logs."""
+    if not re.match(r"[\w+]+://", url):
+        return "<unparseable database URL>"
+    return _URL_CREDENTIALS.sub(r"\g<head>***@", url, count=1)

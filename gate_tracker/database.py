@@ -16,20 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from gate_tracker.config import display_url
 from gate_tracker.exceptions import StorageError
 
 if TYPE_CHECKING:
     from gate_tracker.migrations import SchemaVersion
 
 SQLITE_BUSY_TIMEOUT_S = 30
-
-
-def display_url(url: str) -> str:
-    """``url`` with any password hidden, fit for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError):
-        return "<unparseable database URL>"
 
 
 def schema_version(engine: Engine) -> SchemaVersion:

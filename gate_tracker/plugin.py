@@ -26,6 +26,7 @@ from gate_tracker.config import (
     ENV_SHARD,
     as_database_url,
     default_sqlite_url,
+    display_url,
 )
 
 RECORDER_KEY = pytest.StashKey["Recorder"]()
@@ -115,8 +116,6 @@ class Recorder:
     # -- hooks ------------------------------------------------------------------
 
     def pytest_report_header(self) -> str:
-        from gate_tracker.database import display_url
-
         destination = display_url(self.db_url)
         return f"gate-tracker: recording gate {self.gate!r} into {destination}"
 

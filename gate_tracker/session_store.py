@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from gate_tracker import __version__, environment
+from gate_tracker.direct_write import store_directly
 from gate_tracker.exceptions import GateTrackerWarning
 from gate_tracker.github_actions import publish_session
 from gate_tracker.record_file import write_record
@@ -195,11 +196,8 @@ def _reruns(config: pytest.Config) -> int | None:
 
 
 def _store(result: SaveResult, rootdir: Path) -> None:
-    from gate_tracker.storage import Store
-
     try:
-        with Store(result.db_url) as store:
-            outcome = store.record_session(result.session)
+        run_id, stored = _write(result.db_url, result.session)
     except Exception as err:  # whatever the database did, the run must not be lost
         cause = str(err).strip() or type(err).__name__
         result.pending_path = _keep_pending(result, rootdir)
@@ -212,8 +210,22 @@ def _store(result: SaveResult, rootdir: Path) -> None:
         _warn(result, f"{WARN_NOT_STORED} run not stored: {cause}; {where}")
         return
 
-    result.run_id = outcome.run_id
-    result.duplicate = not outcome.stored
+    result.run_id = run_id
+    result.duplicate = not stored
+
+
+def _write(url: str, session: SessionRecord) -> tuple[int, bool]:
+    """Store ``session``: (run id, whether it was new)."""
+    written = store_directly(url, session)
+    if written is not None:
+        return written
+
+    # SQLAlchemy is imported only now: see direct_write for why.
+    from gate_tracker.storage import Store
+
+    with Store(url) as store:
+        outcome = store.record_session(session)
+    return outcome.run_id, outcome.stored
 
 
 def _keep_pending(result: SaveResult, rootdir: Path) -> Path | None:

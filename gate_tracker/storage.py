@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from gate_tracker import rows, schema
+from gate_tracker.config import display_url
 from gate_tracker.database import (
-    display_url,
     first_line,
     make_engine,
     schema_version,

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gate_tracker.database import display_url
+from gate_tracker.config import display_url
 from gate_tracker.redaction import REDACTED, failure_signature, redact, redact_args
 
 # Made-up secrets in each provider's real format, none of them live.
