@@ -7,7 +7,6 @@ records; workers send it their reports.
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import uuid
@@ -164,7 +163,7 @@ class Recorder:
         from gate_tracker.session_store import record_session_safely
 
         self._release_sigterm()
-        with _signals_held(), _collector_paused():
+        with _signals_held():
             self.result = record_session_safely(self, session, int(exitstatus))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -217,17 +216,6 @@ def _signals_held() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _database_url(config: pytest.Config) -> str:

@@ -22,8 +22,6 @@ import pytest
 from gate_tracker import __version__, environment
 from gate_tracker.direct_write import store_directly
 from gate_tracker.exceptions import GateTrackerWarning
-from gate_tracker.github_actions import publish_session
-from gate_tracker.record_file import write_record
 from gate_tracker.recording import build_tests, redact_test_id
 from gate_tracker.records import SessionRecord
 from gate_tracker.redaction import Redactor, redact_args
@@ -85,7 +83,7 @@ class SaveResult:
         if self.record_path is not None:
             _write_record_file(self)
         if self.pending_path is not None:
-            write_record(self.session, self.pending_path)
+            _write_record(self.session, self.pending_path)
 
 
 def record_session_safely(
@@ -103,7 +101,14 @@ def record_session_safely(
     if recorder.record_path is not None:
         _write_record_file(result)
     _store(result, Path(session.config.rootpath))
-    publish_session(record)  # the job summary, inside GitHub Actions only
+    if record.ci is not None:  # inside GitHub Actions: add to the job summary
+        from gate_tracker.github_actions import publish_session
+
+        publish_session(record)
+    if result.record_path is None and result.pending_path is None:
+        # No file will be written again, so the tests can go now, before
+        # pytest's last garbage collections have to walk thousands of them.
+        record.tests = []
     return result
 
 
@@ -236,7 +241,7 @@ def _keep_pending(result: SaveResult, rootdir: Path) -> Path | None:
     ):
         path = directory / name
         try:
-            write_record(result.session, path)
+            _write_record(result.session, path)
         except Exception as err:  # any failure here: try the next place
             log.debug("cannot keep the pending record in %s: %s", directory, err)
             continue
@@ -244,10 +249,18 @@ def _keep_pending(result: SaveResult, rootdir: Path) -> Path | None:
     return None
 
 
+def _write_record(session: SessionRecord, path: Path) -> None:
+    # Imported when needed only. pytest rewrites every module of a plugin it
+    # imports, so in a fresh CI job each one is parsed and compiled again.
+    from gate_tracker.record_file import write_record
+
+    write_record(session, path)
+
+
 def _write_record_file(result: SaveResult) -> None:
     assert result.record_path is not None
     try:
-        write_record(result.session, result.record_path)
+        _write_record(result.session, result.record_path)
     except OSError as err:
         _warn(
             result,
