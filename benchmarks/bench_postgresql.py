@@ -9,10 +9,12 @@ figure is what recording costs the CI runner. The target is a PostgreSQL
 ratio of at most 1.08; the exit status is 1 when it is missed.
 
     python benchmarks/bench_postgresql.py [--tests 5000] [--repeats 9]
-        [--server URL] [--modes serial,xdist]
+        [--server URL] [--modes serial,xdist] [--python PATH]
 
 ``--server`` is a PostgreSQL URL the benchmark may create a database from
 (default: $GATE_TRACKER_TEST_PG, then postgresql+psycopg://postgres@127.0.0.1/test).
+The runs use a virtual environment made for the benchmark, as
+``bench_recording.py`` describes; ``--python`` runs an existing one instead.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import uuid
@@ -32,7 +33,15 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_recording import Variant, make_suite, report, run_once
+from bench_recording import (
+    Variant,
+    environment,
+    make_suite,
+    measure,
+    ratio,
+    report,
+    versions,
+)
 
 TARGET_RATIO = 1.08
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -66,24 +75,6 @@ def variants(work: Path, postgresql: str) -> list[Variant]:
     ]
 
 
-def measure(
-    suite: Path, work: Path, postgresql: str, extra: list[str], repeats: int
-) -> list[Variant]:
-    measured = variants(work, postgresql)
-
-    # One warm-up round: file system cache, bytecode, the schemas created.
-    for variant in measured:
-        run_once(suite, work, variant, extra)
-    for variant in measured:
-        variant.cpu.clear()
-        variant.memory_kib.clear()
-
-    for _ in range(repeats):
-        for variant in measured:
-            run_once(suite, work, variant, extra)
-    return measured
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=5000)
@@ -92,13 +83,16 @@ def main() -> int:
         "--server", default=os.environ.get("GATE_TRACKER_TEST_PG", DEFAULT_SERVER)
     )
     parser.add_argument("--modes", default="serial", help="serial, xdist or both")
+    parser.add_argument("--python", help="benchmark this interpreter's environment")
     options = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="gate-tracker-bench-pg-"))
     missed = []
     try:
+        python = environment(work, options.python, "postgresql")
         suite = work / "suite"
         make_suite(suite, options.tests)
+        print(versions(python))
         print(
             f"{options.tests} trivial tests, {options.repeats} runs per variant, "
             f"alternated; target: postgresql ratio <= {TARGET_RATIO}"
@@ -106,21 +100,19 @@ def main() -> int:
         with fresh_database(options.server) as postgresql:
             for mode in options.modes.split(","):
                 extra = ["-n", "2"] if mode == "xdist" else []
-                measured = measure(suite, work, postgresql, extra, options.repeats)
+                measured = variants(work, postgresql)
+                measure(python, suite, work, measured, extra, options.repeats)
                 report(f"{mode} ({' '.join(extra)})", measured)
-                ratio = _ratio(measured, "postgresql")
-                print(f"postgresql ratio {ratio:.3f}: " + _verdict(ratio))
-                if ratio > TARGET_RATIO:
+                postgresql_ratio = ratio(measured, "postgresql")
+                print(
+                    f"postgresql ratio {postgresql_ratio:.3f}: "
+                    + _verdict(postgresql_ratio)
+                )
+                if postgresql_ratio > TARGET_RATIO:
                     missed.append(mode)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if missed else 0
-
-
-def _ratio(measured: list[Variant], name: str) -> float:
-    bare = statistics.median(measured[0].cpu)
-    chosen = next(v for v in measured if v.name == name)
-    return statistics.median(chosen.cpu) / bare
 
 
 def _verdict(ratio: float) -> str:

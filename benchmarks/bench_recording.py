@@ -1,15 +1,24 @@
 """What recording costs: bare pytest against --junitxml, --report-log and --gate.
 
 Runs a generated suite of trivial tests (5,000 by default) serially and under
-``-n 2``, alternating the variants run by run so drift hits them all alike,
-and prints for each the median CPU time (the pytest process and its workers)
-and peak memory of the controller, with ratios to bare pytest measured in
-the same run.
+``-n 2``, alternating the variants run by run (reversing the order each round)
+so drift hits them all alike, and prints for each the median CPU time (the
+pytest process and its workers) and peak memory of the controller, with
+ratios to bare pytest measured in the same run. The exit status is 1 when
+recording misses its target: a CPU-time ratio of at most 1.06, and at most
+25 MiB of peak memory above bare pytest.
 
-    python benchmarks/bench_recording.py [--tests 5000] [--repeats 9] [--db URL]
+    python benchmarks/bench_recording.py [--tests 5000] [--repeats 9]
+        [--modes serial,xdist] [--db URL] [--python PATH]
 
-``--db`` records into another database (a PostgreSQL URL, say) instead of a
-fresh SQLite file per run.
+The runs use a virtual environment made for the benchmark, holding only
+pytest, pytest-xdist, pytest-reportlog and gate-tracker installed from this
+checkout as a user installs it: "bare pytest" then loads no other plugin.
+``--python`` runs an existing interpreter's environment instead. Bytecode is
+not written, as in a fresh CI job, where pytest rewrites each plugin module
+and test file again. ``--db`` records into another database (a PostgreSQL
+URL, say) instead of one SQLite file; either is created by the warm-up round,
+as a team's database exists before its gate runs.
 """
 
 from __future__ import annotations
@@ -28,6 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TESTS_PER_FILE = 100
+CPU_TARGET = 1.06
+MEMORY_TARGET_MIB = 25
+CHECKOUT = Path(__file__).resolve().parents[1]
+_PACKAGES = ["pytest-xdist>=3.8", "pytest-reportlog>=0.4"]
 
 # Runs pytest in this process and reports its own CPU time and peak memory,
 # plus the CPU time of the xdist workers it waited for.
@@ -77,10 +90,37 @@ def variants(work: Path, db: str | None) -> list[Variant]:
     ]
 
 
-def run_once(suite: Path, work: Path, variant: Variant, extra: list[str]) -> None:
+def environment(work: Path, python: str | None, *extras: str) -> str:
+    """The interpreter to benchmark with: ``python``, or a fresh venv's."""
+    if python:
+        return python
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    interpreter = str(venv / "bin" / "python")
+    wanted = f"{CHECKOUT}[{','.join(extras)}]" if extras else str(CHECKOUT)
+    print("installing pytest, pytest-xdist, pytest-reportlog and gate-tracker ...")
+    pip = [interpreter, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, wanted, *_PACKAGES], check=True)
+    return interpreter
+
+
+def versions(python: str) -> str:
+    """The versions of what is measured, for the report."""
+    script = (
+        "import platform, importlib.metadata as m; print('Python', "
+        "platform.python_version(), *(f'{d} {m.version(d)}' for d in "
+        "('pytest', 'pytest-xdist', 'pytest-reportlog', 'gate-tracker')))"
+    )
+    found = subprocess.run([python, "-c", script], capture_output=True, text=True)
+    return found.stdout.strip()
+
+
+def run_once(
+    python: str, suite: Path, work: Path, variant: Variant, extra: list[str]
+) -> None:
     result_file = work / "result.json"
     command = [
-        sys.executable,
+        python,
         "-c",
         _MEASURE,
         str(result_file),
@@ -110,6 +150,41 @@ def _environment() -> dict[str, str]:
     return env
 
 
+def measure(
+    python: str,
+    suite: Path,
+    work: Path,
+    measured: list[Variant],
+    extra: list[str],
+    repeats: int,
+) -> None:
+    """One warm-up round (caches, databases), then ``repeats`` measured ones."""
+    for variant in measured:
+        run_once(python, suite, work, variant, extra)
+    for variant in measured:
+        variant.cpu.clear()
+        variant.memory_kib.clear()
+
+    for round_number in range(repeats):
+        order = measured if round_number % 2 == 0 else measured[::-1]
+        for variant in order:
+            run_once(python, suite, work, variant, extra)
+
+
+def ratio(measured: list[Variant], name: str) -> float:
+    """The median CPU time of the variant ``name`` over bare pytest's."""
+    bare = statistics.median(measured[0].cpu)
+    chosen = next(v for v in measured if v.name == name)
+    return statistics.median(chosen.cpu) / bare
+
+
+def extra_memory_mib(measured: list[Variant], name: str) -> float:
+    """The median peak memory of the variant ``name`` above bare pytest's."""
+    bare = statistics.median(measured[0].memory_kib)
+    chosen = next(v for v in measured if v.name == name)
+    return (statistics.median(chosen.memory_kib) - bare) / 1024
+
+
 def report(title: str, measured: list[Variant]) -> None:
     bare = measured[0]
     bare_cpu = statistics.median(bare.cpu)
@@ -127,37 +202,43 @@ def report(title: str, measured: list[Variant]) -> None:
         )
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--db", help="record into this database URL instead of SQLite")
     parser.add_argument("--modes", default="serial,xdist", help="serial, xdist or both")
+    parser.add_argument("--python", help="benchmark this interpreter's environment")
     options = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="gate-tracker-bench-"))
+    missed = []
     try:
+        extras = ["postgresql"] if options.db else []
+        python = environment(work, options.python, *extras)
         suite = work / "suite"
         make_suite(suite, options.tests)
+        print(versions(python))
         print(
             f"{options.tests} trivial tests, {options.repeats} runs per variant, "
-            "alternated"
+            f"alternated; targets: CPU ratio <= {CPU_TARGET}, "
+            f"+{MEMORY_TARGET_MIB} MiB at most"
         )
         for mode in options.modes.split(","):
             extra = ["-n", "2"] if mode == "xdist" else []
             measured = variants(work, options.db)
-            for variant in measured:  # warm the file system cache and bytecode
-                run_once(suite, work, variant, extra)
-            for variant in measured:
-                variant.cpu.clear()
-                variant.memory_kib.clear()
-            for _ in range(options.repeats):
-                for variant in measured:
-                    run_once(suite, work, variant, extra)
+            measure(python, suite, work, measured, extra, options.repeats)
             report(f"{mode} ({' '.join(extra)})", measured)
+            cpu = ratio(measured, "gate-tracker")
+            memory = extra_memory_mib(measured, "gate-tracker")
+            met = cpu <= CPU_TARGET and memory <= MEMORY_TARGET_MIB
+            print(f"gate-tracker: {'targets met' if met else 'TARGET MISSED'}")
+            if not met:
+                missed.append(mode)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
