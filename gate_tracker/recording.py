@@ -35,6 +35,8 @@ def stable_test_id(nodeid: str) -> str:
     pytest-xdist's ``--dist loadgroup`` appended the suffix before pytest 9.2
     (https://github.com/pytest-dev/pytest-xdist/issues/1386).
     """
+    if "@" not in nodeid:
+        return nodeid
     return _XDIST_GROUP_SUFFIX.sub("", nodeid)
 
 
@@ -101,7 +103,12 @@ def build_tests(
     redactor = redactor or Redactor()
     by_test: dict[str, list[Any]] = {}
     for report in reports:
-        by_test.setdefault(report.nodeid, []).append(report)
+        nodeid = report.nodeid
+        same_test = by_test.get(nodeid)
+        if same_test is None:
+            by_test[nodeid] = [report]
+        else:
+            same_test.append(report)
 
     tests = []
     for nodeid, test_reports in by_test.items():
@@ -124,26 +131,29 @@ def _plain_pass(
         return None
     setup, call, teardown = reports
     if (
-        setup.when != "setup"
-        or setup.outcome != "passed"
+        setup.outcome != "passed"
         or call.outcome != "passed"
         or teardown.outcome != "passed"
-        or hasattr(call, "wasxfail")
+        or setup.when != "setup"
+        # Looked up in the instance's own attributes: a failed hasattr() costs
+        # an exception, once per test.
+        or "wasxfail" in vars(call)
     ):
         return None
 
     duration = (
         (setup.duration or 0.0) + (call.duration or 0.0) + (teardown.duration or 0.0)
     )
-    record = TestRecord(
-        test_id=_test_id(nodeid, redactor),
-        outcome="passed",
-        attempts=["passed"],
-        duration_s=round(duration, 6),
-        worker=_worker(teardown),
+    test_file, line = _location(setup)
+    return TestRecord(
+        _test_id(nodeid, redactor),
+        "passed",
+        ["passed"],
+        round(duration, 6),
+        _worker(teardown),
+        file=test_file,
+        line=line,
     )
-    _locate(record, setup)
-    return record
 
 
 def _attempts(reports: list[Any]) -> list[_Attempt]:
@@ -180,14 +190,16 @@ def _test_record(
 
     final = "failed" if finished[-1] == "crashed" else finished[-1]
     reports = [report for attempt in attempts for report in attempt.phases]
+    test_file, line = _location(reports[0])
     record = TestRecord(
         test_id=_test_id(nodeid, redactor),
         outcome=final,
         attempts=finished,
         duration_s=round(sum(r.duration or 0.0 for r in reports), 6),
         worker=_worker(reports[-1]),
+        file=test_file,
+        line=line,
     )
-    _locate(record, reports[0])
 
     failures = [a.failure() for a in attempts if a.failure() is not None]
     if failures:
@@ -196,21 +208,23 @@ def _test_record(
 
 
 def _worker(report: Any) -> str | None:
-    node = getattr(report, "node", None)
-    gateway = getattr(node, "gateway", None)
-    if gateway is not None:
-        return str(gateway.id)
-    worker_id = getattr(report, "worker_id", None)
+    attributes = vars(report)
+    node = attributes.get("node")
+    if node is not None:
+        gateway = getattr(node, "gateway", None)
+        if gateway is not None:
+            return str(gateway.id)
+    worker_id = attributes.get("worker_id")
     return str(worker_id) if worker_id else None
 
 
-def _locate(record: TestRecord, report: Any) -> None:
-    location = getattr(report, "location", None)
+def _location(report: Any) -> tuple[str | None, int | None]:
+    """The test's file and 1-based line, as far as the report knows them."""
+    location = vars(report).get("location")
     if not location:
-        return
-    record.file = location[0]
-    if location[1] is not None:
-        record.line = int(location[1]) + 1
+        return None, None
+    line = location[1]
+    return location[0], None if line is None else int(line) + 1
 
 
 def _describe_failure(record: TestRecord, report: Any, redactor: Redactor) -> None:
