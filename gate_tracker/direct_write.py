@@ -34,6 +34,7 @@ SQLITE_BUSY_TIMEOUT_S = 30
 _SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
 _POSTGRESQL_SCHEME = "postgresql+psycopg"
 _JUNIT_SOURCE = "junit"
+_NO_FAILURE = (None, None, None)  # message, signature, longrepr
 
 
 def store_directly(url: str, session: SessionRecord) -> tuple[int, bool] | None:
@@ -84,12 +85,7 @@ def _store_session(database: _Database, session: SessionRecord) -> tuple[int, bo
     session_id = database.insert_returning_id(
         "gate_sessions", rows.session_values(run_id, session)
     )
-    if session.tests:
-        database.insert_many(
-            "test_results",
-            rows.TEST_COLUMNS,
-            rows.test_values(run_id, session_id, session),
-        )
+    _insert_tests(database, rows.test_values(run_id, session_id, session))
     _refresh_run(database, run_id, add_source=session.source)
     return run_id, True
 
@@ -105,6 +101,21 @@ def _ensure_run(database: _Database, session: SessionRecord) -> int:
         session.run_key,
     )
     return int(found[0]["id"])
+
+
+def _insert_tests(database: _Database, values: list[tuple[Any, ...]]) -> None:
+    # Binding parameters is most of the insert's cost, and most tests have no
+    # failure to describe: their rows leave those columns out, as NULL.
+    first = rows.TEST_COLUMNS.index("message")
+    last = rows.TEST_COLUMNS.index("longrepr") + 1
+    plain = [row for row in values if row[first:last] == _NO_FAILURE]
+    if plain:
+        columns = rows.TEST_COLUMNS[:first] + rows.TEST_COLUMNS[last:]
+        short_rows = [row[:first] + row[last:] for row in plain]
+        database.insert_many("test_results", columns, short_rows)
+    if len(plain) < len(values):
+        described = [row for row in values if row[first:last] != _NO_FAILURE]
+        database.insert_many("test_results", rows.TEST_COLUMNS, described)
 
 
 def _refresh_run(database: _Database, run_id: int, *, add_source: str) -> None:

@@ -44,10 +44,10 @@ def _tests() -> list[TestRecord]:
     failed.longrepr = "def test_broken():\n>       assert 3 == 4\nE       assert 3 == 4"
     failed.file, failed.line = "tests/test_a.py", 12
     return [
+        failed,
         TestRecord("tests/test_a.py::test_ok", "passed", ["passed"], 0.5, worker="gw0"),
         TestRecord("tests/test_a.py::test_flaky", "passed", ["failed", "passed"], 2.0),
         TestRecord("tests/test_a.py::test_skip", "skipped", ["skipped"], 0.0),
-        failed,
     ]
 
 
@@ -71,20 +71,29 @@ def _scenario() -> list[tuple[SessionRecord, bool]]:
 
 
 def _tables(url: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row but the moment of recording; test results in a stable order.
+
+    The order of one session's test results is not kept: the direct writer
+    inserts the tests without a failure first.
+    """
     engine = sa.create_engine(url)
+    results = schema.test_results
     try:
         with engine.connect() as conn:
-            return {
+            tables = {
                 table.name: [
                     {k: v for k, v in row._mapping.items() if k != "recorded_at"}
                     for row in conn.execute(sa.select(table).order_by(table.c.id))
                 ]
-                for table in (
-                    schema.gate_runs,
-                    schema.gate_sessions,
-                    schema.test_results,
-                )
+                for table in (schema.gate_runs, schema.gate_sessions)
             }
+            tables[results.name] = [
+                {k: v for k, v in row._mapping.items() if k != "id"}
+                for row in conn.execute(
+                    sa.select(results).order_by(results.c.session_id, results.c.test_id)
+                )
+            ]
+            return tables
     finally:
         engine.dispose()
 
