@@ -8,7 +8,7 @@ pytest measured in the same run. The server's own CPU is not counted: the
 figure is what recording costs the CI runner. The target is a PostgreSQL
 ratio of at most 1.08; the exit status is 1 when it is missed.
 
-    python benchmarks/bench_postgresql.py [--tests 5000] [--repeats 9]
+    python benchmarks/bench_postgresql.py [--tests 5000] [--repeats 15]
         [--server URL] [--modes serial,xdist] [--python PATH]
 
 ``--server`` is a PostgreSQL URL the benchmark may create a database from
@@ -78,7 +78,7 @@ def variants(work: Path, postgresql: str) -> list[Variant]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=5000)
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument(
         "--server", default=os.environ.get("GATE_TRACKER_TEST_PG", DEFAULT_SERVER)
     )
