@@ -131,7 +131,7 @@ def run_once(
         *variant.args,
     ]
     subprocess.run(
-        command, cwd=suite, check=True, stdout=subprocess.DEVNULL, env=_environment()
+        command, cwd=suite, check=True, stdout=subprocess.DEVNULL, env=measurement_env()
     )
     result = json.loads(result_file.read_text())
     if result["exit"] != 0:
@@ -140,7 +140,8 @@ def run_once(
     variant.memory_kib.append(result["maxrss_kib"])
 
 
-def _environment() -> dict[str, str]:
+def measurement_env() -> dict[str, str]:
+    """The environment of every measured run: no bytecode written, one hash seed."""
     env = {
         k: v
         for k, v in os.environ.items()
