@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_recording import environment, make_suite, measurement_env, versions
+from bench_recording import add_common_options, measurement_env, prepare
 
 _TOTALS = re.compile(r"^totals: (\d+)$", re.MULTILINE)
 
@@ -59,9 +59,8 @@ def instructions(out: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tests", type=int, default=5000)
+    add_common_options(parser)
     parser.add_argument("--db", help="record into this database URL instead of SQLite")
-    parser.add_argument("--python", help="benchmark this interpreter's environment")
     options = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed")
@@ -69,10 +68,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="gate-tracker-bench-instr-"))
     try:
         extras = ["postgresql"] if options.db else []
-        python = environment(work, options.python, *extras)
-        suite = work / "suite"
-        make_suite(suite, options.tests)
-        print(versions(python))
+        python, suite = prepare(work, options.python, options.tests, *extras)
         db = options.db or f"sqlite:///{work / 'gate.db'}"
         recording = ["--gate", f"bench-{uuid.uuid4().hex[:8]}", "--gate-db", db]
         subprocess.run(

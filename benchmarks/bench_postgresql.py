@@ -35,12 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_recording import (
     Variant,
-    environment,
-    make_suite,
+    add_common_options,
     measure,
+    prepare,
     ratio,
     report,
-    versions,
 )
 
 TARGET_RATIO = 1.08
@@ -77,22 +76,18 @@ def variants(work: Path, postgresql: str) -> list[Variant]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tests", type=int, default=5000)
+    add_common_options(parser)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument(
         "--server", default=os.environ.get("GATE_TRACKER_TEST_PG", DEFAULT_SERVER)
     )
     parser.add_argument("--modes", default="serial", help="serial, xdist or both")
-    parser.add_argument("--python", help="benchmark this interpreter's environment")
     options = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="gate-tracker-bench-pg-"))
     missed = []
     try:
-        python = environment(work, options.python, "postgresql")
-        suite = work / "suite"
-        make_suite(suite, options.tests)
-        print(versions(python))
+        python, suite = prepare(work, options.python, options.tests, "postgresql")
         print(
             f"{options.tests} trivial tests, {options.repeats} runs per variant, "
             f"alternated; target: postgresql ratio <= {TARGET_RATIO}"

@@ -104,6 +104,22 @@ def environment(work: Path, python: str | None, *extras: str) -> str:
     return interpreter
 
 
+def prepare(
+    work: Path, python: str | None, tests: int, *extras: str
+) -> tuple[str, Path]:
+    """The interpreter to benchmark and the generated suite; prints the versions."""
+    interpreter = environment(work, python, *extras)
+    suite = work / "suite"
+    make_suite(suite, tests)
+    print(versions(interpreter))
+    return interpreter, suite
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tests", type=int, default=5000)
+    parser.add_argument("--python", help="benchmark this interpreter's environment")
+
+
 def versions(python: str) -> str:
     """The versions of what is measured, for the report."""
     script = (
@@ -208,21 +224,17 @@ def report(title: str, measured: list[Variant]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tests", type=int, default=5000)
+    add_common_options(parser)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--db", help="record into this database URL instead of SQLite")
     parser.add_argument("--modes", default="serial,xdist", help="serial, xdist or both")
-    parser.add_argument("--python", help="benchmark this interpreter's environment")
     options = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="gate-tracker-bench-"))
     missed = []
     try:
         extras = ["postgresql"] if options.db else []
-        python = environment(work, options.python, *extras)
-        suite = work / "suite"
-        make_suite(suite, options.tests)
-        print(versions(python))
+        python, suite = prepare(work, options.python, options.tests, *extras)
         print(
             f"{options.tests} trivial tests, {options.repeats} runs per variant, "
             f"alternated; targets: CPU ratio <= {CPU_TARGET}, "
