@@ -31,6 +31,8 @@ DEFAULT_REQUIRED = 20
 DEFAULT_BRANCH = "main"
 DEFAULT_EVENTS = ("push", "schedule", "workflow_dispatch")
 SECTION = "gate-tracker"
+SQLITE_BUSY_TIMEOUT_S = 30
+"""How long a SQLite writer waits for another's write lock before failing."""
 
 # What SQLAlchemy reads as the user and password of a URL: scheme://user:password@
 _URL_CREDENTIALS = re.compile(r"^(?P<head>[\w+]+://[^:/]*:)[^@]*@")
@@ -162,3 +164,16 @@ def display_url(url: str) -> str:
     if not re.match(r"[\w+]+://", url):
         return "<unparseable database URL>"
     return _URL_CREDENTIALS.sub(r"\g<head>***@", url, count=1)
+
+
+def sqlite_pragmas(busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> tuple[str, ...]:
+    """The settings of every SQLite connection gate-tracker opens.
+
+    WAL lets readers work beside a writer; writers wait for each other's lock
+    for ``busy_timeout_s`` instead of failing at once.
+    """
+    return (
+        "PRAGMA foreign_keys=ON",
+        f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}",
+        "PRAGMA journal_mode=WAL",
+    )

@@ -16,13 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from gate_tracker.config import display_url
+from gate_tracker.config import SQLITE_BUSY_TIMEOUT_S, display_url, sqlite_pragmas
 from gate_tracker.exceptions import StorageError
 
 if TYPE_CHECKING:
     from gate_tracker.migrations import SchemaVersion
-
-SQLITE_BUSY_TIMEOUT_S = 30
 
 
 def schema_version(engine: Engine) -> SchemaVersion:
@@ -121,9 +119,8 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself (see _begin_sqlite).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    for pragma in sqlite_pragmas():
+        cursor.execute(pragma)
     cursor.close()
 
 

@@ -26,11 +26,10 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from gate_tracker import rows
-from gate_tracker.config import display_url
+from gate_tracker.config import SQLITE_BUSY_TIMEOUT_S, display_url, sqlite_pragmas
 from gate_tracker.exceptions import StorageError
 from gate_tracker.records import SessionRecord
 
-SQLITE_BUSY_TIMEOUT_S = 30
 _SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
 _POSTGRESQL_SCHEME = "postgresql+psycopg"
 _JUNIT_SOURCE = "junit"
@@ -286,11 +285,7 @@ def _open_sqlite(rest: str) -> _Database | None:
         path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None
     )
     try:
-        for pragma in (
-            "PRAGMA foreign_keys=ON",
-            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}",
-            "PRAGMA journal_mode=WAL",
-        ):
+        for pragma in sqlite_pragmas(SQLITE_BUSY_TIMEOUT_S):
             connection.execute(pragma)
     except sqlite3.Error:
         connection.close()
