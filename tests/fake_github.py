@@ -212,6 +212,13 @@ class FakeGitHub:
     def base_url(self) -> str:
         return self.origin + API_PREFIX
 
+    def collect_args(self) -> list[str]:
+        """``collect github`` with the options that sync acme/shop's e2e-gate here."""
+        return [
+            *("collect", "github", "--repo", "acme/shop", "--job", "e2e-gate"),
+            *("--workflow", "e2e.yml", "--base-url", self.base_url),
+        ]
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()

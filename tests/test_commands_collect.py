@@ -44,16 +44,7 @@ def collect(
 ) -> Result:
     return gate_tracker(
         *options,
-        "collect",
-        "github",
-        "--repo",
-        "acme/shop",
-        "--job",
-        "e2e-gate",
-        "--workflow",
-        "e2e.yml",
-        "--base-url",
-        fake.base_url,
+        *fake.collect_args(),
         "--request-interval",
         "0",
         *args,

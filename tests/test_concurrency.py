@@ -247,9 +247,8 @@ def test_recording_sessions_and_collectors_at_once_store_each_run_once(
     record += ["-p", "gate_tracker.plugin"]
     collect = [
         *(sys.executable, "-m", "gate_tracker", "--db", any_db_url),
-        *("collect", "github", "--repo", "acme/shop", "--job", "e2e-gate"),
-        *("--workflow", "e2e.yml", "--gate", "e2e-gate", "--no-progress"),
-        *("--base-url", fake_github.base_url, "--request-interval", "0"),
+        *fake_github.collect_args(),
+        *("--gate", "e2e-gate", "--no-progress", "--request-interval", "0"),
     ]
     processes = [
         subprocess.Popen(

@@ -215,9 +215,8 @@ def test_no_planted_secret_reaches_anything_gate_tracker_writes(
         (
             "collect",
             [
-                *("collect", "github", "--repo", "acme/shop", "--job", "e2e-gate"),
-                *("--workflow", "e2e.yml", "--gate", "e2e-gate", "--no-progress"),
-                *("--base-url", fake_github.base_url, "--request-interval", "0"),
+                *fake_github.collect_args(),
+                *("--gate", "e2e-gate", "--no-progress", "--request-interval", "0"),
             ],
         ),
         ("status", ["status", "--gate", "e2e-gate", "--branch", "*", "--json"]),
