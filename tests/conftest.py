@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from databases import new_pg_database
 from fake_github import fake_github  # noqa: F401  (the fake GitHub fixture)
 from github_clients import client  # noqa: F401  (a client of the fake GitHub)
 
@@ -67,21 +68,8 @@ def pg_server() -> str:
 @pytest.fixture
 def pg_url(pg_server: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped after the test."""
-    name = f"gt_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = (
-        sa.engine.make_url(pg_server)
-        .set(database=name)
-        .render_as_string(hide_password=False)
-    )
-    try:
+    with new_pg_database(pg_server) as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,20 +19,27 @@ import sqlalchemy as sa
 from gate_tracker import schema
 
 
-@pytest.fixture(scope="module")
-def module_pg_url(pg_server: str) -> Iterator[str]:
-    """One PostgreSQL database for the module, dropped after it."""
+@contextmanager
+def new_pg_database(server: str) -> Iterator[str]:
+    """The URL of a new, empty database on the PostgreSQL ``server``, dropped after."""
     name = f"gt_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(pg_server).set(database=name)
+    url = sa.engine.make_url(server).set(database=name)
     try:
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_pg_url(pg_server: str) -> Iterator[str]:
+    """One PostgreSQL database for the module, dropped after it."""
+    with new_pg_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture(
