@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from gate_tracker.config import SQLITE_BUSY_TIMEOUT_S, display_url, sqlite_pragmas
-from gate_tracker.exceptions import StorageError
+from gate_tracker.exceptions import StorageError, first_line
 
 if TYPE_CHECKING:
     from gate_tracker.migrations import SchemaVersion
@@ -131,8 +131,3 @@ def _begin_sqlite(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")
-
-
-def first_line(error: object) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

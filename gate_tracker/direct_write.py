@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from gate_tracker import rows
 from gate_tracker.config import SQLITE_BUSY_TIMEOUT_S, display_url, sqlite_pragmas
-from gate_tracker.exceptions import StorageError
+from gate_tracker.exceptions import database_failure
 from gate_tracker.records import SessionRecord
 
 _SQLITE_SCHEMES = ("sqlite", "sqlite+pysqlite")
@@ -209,7 +209,7 @@ class _SQLite(_Database):
         except sqlite3.Error as err:
             if self.connection.in_transaction:
                 self.connection.execute("ROLLBACK")
-            raise _write_error(shown_url, err) from err
+            raise database_failure("write to", shown_url, err) from err
         except BaseException:
             if self.connection.in_transaction:
                 self.connection.execute("ROLLBACK")
@@ -249,7 +249,7 @@ class _PostgreSQL(_Database):
             with self.connection.transaction():
                 yield
         except psycopg.Error as err:
-            raise _write_error(shown_url, err) from err
+            raise database_failure("write to", shown_url, err) from err
 
     def insert_returning_id(self, table: str, values: Mapping[str, Any]) -> int:
         cursor = self.execute(
@@ -317,12 +317,3 @@ def _sqlite_value(column: str, value: Any) -> Any:
     if column in ("started_at", "finished_at") and isinstance(value, str):
         return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
     return value
-
-
-def _write_error(shown_url: str, err: Exception) -> StorageError:
-    text = str(err).strip()
-    cause = text.splitlines()[0] if text else type(err).__name__
-    return StorageError(
-        f"could not write to the database {shown_url}: {cause}. Check that it is "
-        "reachable and writable, then try again."
-    )

@@ -19,6 +19,21 @@ class StorageError(GateTrackerError):
     """The database could not be opened, read or written."""
 
 
+def database_failure(action: str, shown_url: str, cause: object) -> StorageError:
+    """The error for a database that could not be read or written: ``action``
+    says which ("read", "write to"), ``cause`` is what the driver raised."""
+    return StorageError(
+        f"could not {action} the database {shown_url}: {first_line(cause)}. Check "
+        "that it is reachable and writable, then try again."
+    )
+
+
+def first_line(error: object) -> str:
+    """The first line of ``error``'s message, or its type's name when empty."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class SchemaTooNewError(StorageError):
     """The database was written by a newer gate-tracker; it is never written."""
 

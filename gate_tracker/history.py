@@ -27,6 +27,7 @@ from gate_tracker.forecast import (
     forecast,
 )
 from gate_tracker.records import FAILED_OUTCOMES
+from gate_tracker.rows import aware
 from gate_tracker.schema import gate_runs, test_results
 from gate_tracker.storage import Store
 from gate_tracker.verdicts import (
@@ -179,7 +180,7 @@ def load_trials(
     with store.reading() as conn:
         rows = conn.execute(query).all()
     return [
-        TrialOutcome(row.id, _aware(row.started_at), row.verdict in clean)
+        TrialOutcome(row.id, aware(row.started_at), row.verdict in clean)
         for row in reversed(rows)
     ]
 
@@ -313,16 +314,9 @@ def _run_info(row: Any) -> RunInfo:
     trial_key = f"{row.repository}:{row.ci_run_id}" if row.ci_run_id else row.run_key
     return RunInfo(
         id=row.id,
-        started_at=_aware(row.started_at),
+        started_at=aware(row.started_at),
         commit=row.commit_sha,
         trial_key=trial_key,
         attempt=row.attempt,
         verdict=row.verdict,
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite returns naive datetimes; everything stored is UTC.
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment

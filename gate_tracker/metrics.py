@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ from gate_tracker.forecast import ForecastPolicy
 from gate_tracker.history import HistoryScope, load_history, load_outlook
 from gate_tracker.objective import Objective
 from gate_tracker.records import VERDICTS
+from gate_tracker.rows import aware
 from gate_tracker.schema import gate_runs
 from gate_tracker.storage import Store
 from gate_tracker.verdicts import NEUTRAL_VERDICTS
@@ -301,11 +302,4 @@ def verdict_counts(
     with store.reading() as conn:
         rows = conn.execute(query.group_by(gate_runs.c.verdict)).all()
     counts = {row[0]: int(row[1]) for row in rows}
-    return counts, {row[0]: _aware(row[2]) for row in rows}
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite returns naive datetimes; everything stored is UTC.
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
+    return counts, {row[0]: aware(row[2]) for row in rows}

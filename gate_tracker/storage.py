@@ -21,16 +21,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 
 from gate_tracker import rows, schema
 from gate_tracker.config import display_url
-from gate_tracker.database import (
-    first_line,
-    make_engine,
-    schema_version,
-    upgrade_command,
-)
+from gate_tracker.database import make_engine, schema_version, upgrade_command
 from gate_tracker.exceptions import (
     SchemaOutdatedError,
     SchemaTooNewError,
     StorageError,
+    database_failure,
 )
 from gate_tracker.records import FAILED_OUTCOMES, SessionRecord, StoredRun
 from gate_tracker.rows import COUNT_COLUMNS
@@ -101,11 +97,8 @@ class Store:
         try:
             yield
         except (OperationalError, DBAPIError) as err:
-            raise StorageError(
-                f"could not {action} the database {self.shown_url}: "
-                f"{first_line(err.orig) if err.orig else err}. Check that it is "
-                "reachable and writable, then try again."
-            ) from err
+            cause = err.orig if err.orig else err
+            raise database_failure(action, self.shown_url, cause) from err
         except SQLAlchemyError as err:
             raise StorageError(
                 f"could not {action} the database {self.shown_url}: {err}"
