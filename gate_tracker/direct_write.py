@@ -257,6 +257,16 @@ class _PostgreSQL(_Database):
         )
         return int(cursor.fetchone()[0])
 
+    def insert_many(
+        self, table: str, columns: tuple[str, ...], values: list[tuple[Any, ...]]
+    ) -> None:
+        # COPY: psycopg adapts the rows in C, where an INSERT per row costs
+        # the plugin ten times the CPU.
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with self.connection.cursor().copy(statement) as copy:
+            for row in values:
+                copy.write_row(row)
+
 
 def _open(url: str) -> _Database | None:
     """A connection for ``url``, or None when the store must handle it."""

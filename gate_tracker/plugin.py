@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,6 +106,7 @@ class Recorder:
         self.started_at = datetime.now(timezone.utc)
         self.reports: list[pytest.TestReport] = []
         self.collected: set[str] | None = None
+        """The node ids of the tests collected, once collection has finished."""
         self.collection_errors = 0
         self.interrupted: str | None = None
         self.aborted: str | None = None
@@ -127,18 +129,14 @@ class Recorder:
             self.collection_errors += 1
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from gate_tracker.recording import stable_test_id
-
-        self.collected = {stable_test_id(item.nodeid) for item in session.items}
+        self.collected = {item.nodeid for item in session.items}
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        from gate_tracker.recording import stable_test_id
-
         # The controller never collects under xdist: workers tell it.
         if self.collected is None:
             self.collected = set()
-        self.collected.update(stable_test_id(nodeid) for nodeid in ids)
+        self.collected.update(ids)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.reports.append(report)
@@ -160,10 +158,10 @@ class Recorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from gate_tracker.session_store import record_session_safely
-
         self._release_sigterm()
-        with _signals_held():
+        with _signals_held(), _imports_not_rewritten(self.config):
+            from gate_tracker.session_store import record_session_safely
+
             self.result = record_session_safely(self, session, int(exitstatus))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -216,6 +214,31 @@ def _signals_held() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def _imports_not_rewritten(config: pytest.Config) -> Iterator[None]:
+    """Import modules with Python's own import system, bypassing pytest's.
+
+    pytest rewrites the asserts of every module in a plugin's distribution,
+    and where no rewritten copy is cached yet, as in a fresh CI job, that
+    means parsing each module into a syntax tree and compiling it again. The
+    code that stores a run has no assert a user reads, and rewriting it
+    costs nearly as much CPU as building and writing a 5,000-test record.
+    Imported plainly, it comes from the bytecode compiled when it was
+    installed. Only the plugin imports while this holds: no test runs then.
+    """
+    hook = getattr(config.pluginmanager, "rewrite_hook", None)
+    if hook is None or hook not in sys.meta_path:
+        yield
+        return
+
+    position = sys.meta_path.index(hook)
+    sys.meta_path.remove(hook)
+    try:
+        yield
+    finally:
+        sys.meta_path.insert(position, hook)
 
 
 def _database_url(config: pytest.Config) -> str:

@@ -22,7 +22,7 @@ import pytest
 from gate_tracker import __version__, environment
 from gate_tracker.direct_write import store_directly
 from gate_tracker.exceptions import GateTrackerWarning
-from gate_tracker.recording import build_tests, redact_test_id
+from gate_tracker.recording import build_tests, redact_test_id, stable_test_id
 from gate_tracker.records import SessionRecord
 from gate_tracker.redaction import Redactor, redact_args
 from gate_tracker.verdicts import Completeness, session_verdict
@@ -119,11 +119,15 @@ def build_session_record(
     config = session.config
     redactor = Redactor()
     tests = build_tests(recorder.reports, redactor)
-    expected = recorder.collected
+    collected = (
+        None
+        if recorder.collected is None
+        else {stable_test_id(nodeid) for nodeid in recorder.collected}
+    )
     completeness = Completeness(
         expected=None
-        if expected is None
-        else {redact_test_id(i, redactor) for i in expected},
+        if collected is None
+        else {redact_test_id(i, redactor) for i in collected},
         collection_errors=recorder.collection_errors,
         internal_error=recorder.internal_error
         or exitstatus == pytest.ExitCode.INTERNAL_ERROR,
@@ -158,7 +162,7 @@ def build_session_record(
         reruns=_reruns(config),
         args=redact_args(list(config.invocation_params.args)),
         selection=_selection(config),
-        collected=len(recorder.collected) if recorder.collected is not None else None,
+        collected=None if collected is None else len(collected),
         tests=tests,
     )
 
@@ -250,8 +254,8 @@ def _keep_pending(result: SaveResult, rootdir: Path) -> Path | None:
 
 
 def _write_record(session: SessionRecord, path: Path) -> None:
-    # Imported when needed only. pytest rewrites every module of a plugin it
-    # imports, so in a fresh CI job each one is parsed and compiled again.
+    # Imported when needed only: most sessions write no file, and every
+    # module imported at session end is CPU time the gate run pays for.
     from gate_tracker.record_file import write_record
 
     write_record(session, path)

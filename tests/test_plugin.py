@@ -435,6 +435,49 @@ def test_recording_off_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
     assert result.ret == 0
 
 
+def test_session_end_imports_bypass_assertion_rewriting(
+    pytester: pytest.Pytester, gate_db: str
+) -> None:
+    # An installed plugin's whole distribution is marked for rewriting, as the
+    # conftest marks it here (an editable install is not); objective stands
+    # for any gate-tracker module imported outside the session's end.
+    pytester.makeconftest(
+        """
+        import pathlib, sys
+        import pytest
+
+        pytest.register_assert_rewrite("gate_tracker")
+        import gate_tracker.objective
+
+        def pytest_unconfigure(config):
+            hook = config.pluginmanager.rewrite_hook
+            loaders = {
+                name: type(sys.modules[name].__loader__).__name__
+                for name in ("gate_tracker.objective", "gate_tracker.session_store",
+                             "gate_tracker.direct_write", "test_a")
+            }
+            loaders["hooks in sys.meta_path"] = sys.meta_path.count(hook)
+            pathlib.Path("loaders.txt").write_text(repr(loaders))
+        """
+    )
+    pytester.makepyfile(test_a="def test_one(): assert [1] == [2]\n")
+
+    result = record(
+        pytester, gate_db, "-W", "ignore::pytest.PytestAssertRewriteWarning"
+    )
+
+    result.stdout.fnmatch_lines(["*At index 0 diff: 1 != 2*"])  # rewritten test
+    loaders = eval((pytester.path / "loaders.txt").read_text())
+    assert loaders == {
+        "gate_tracker.objective": "AssertionRewritingHook",
+        "gate_tracker.session_store": "SourceFileLoader",
+        "gate_tracker.direct_write": "SourceFileLoader",
+        "test_a": "AssertionRewritingHook",
+        "hooks in sys.meta_path": 1,
+    }
+    assert runs(gate_db)[0].verdict == "fail"
+
+
 def test_gate_from_ini_and_database_from_environment(
     pytester: pytest.Pytester, gate_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
