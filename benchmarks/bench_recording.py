@@ -3,8 +3,11 @@
 Runs a generated suite of trivial tests (5,000 by default) serially and under
 ``-n 2``, alternating the variants run by run (reversing the order each round)
 so drift hits them all alike, and prints for each the median CPU time (the
-pytest process and its workers) and peak memory of the controller, with
-ratios to bare pytest measured in the same run. The exit status is 1 when
+pytest process and its workers) and peak memory of the controller, with its
+ratio to bare pytest: the median over the rounds of the variant's CPU time
+over bare pytest's in the same round. A round runs every variant once within
+seconds, so a shared machine's changes of speed, which move whole medians by
+several per cent, mostly cancel out in its ratios. The exit status is 1 when
 recording misses its target: a CPU-time ratio of at most 1.06, and at most
 25 MiB of peak memory above bare pytest.
 
@@ -192,10 +195,15 @@ def measure(
 
 
 def ratio(measured: list[Variant], name: str) -> float:
-    """The median CPU time of the variant ``name`` over bare pytest's."""
-    bare = statistics.median(measured[0].cpu)
+    """The median over the rounds of ``name``'s CPU time over bare pytest's."""
     chosen = next(v for v in measured if v.name == name)
-    return statistics.median(chosen.cpu) / bare
+    return _paired_ratio(chosen, measured[0])
+
+
+def _paired_ratio(variant: Variant, bare: Variant) -> float:
+    return statistics.median(
+        mine / theirs for mine, theirs in zip(variant.cpu, bare.cpu, strict=True)
+    )
 
 
 def extra_memory_mib(measured: list[Variant], name: str) -> float:
@@ -207,7 +215,6 @@ def extra_memory_mib(measured: list[Variant], name: str) -> float:
 
 def report(title: str, measured: list[Variant]) -> None:
     bare = measured[0]
-    bare_cpu = statistics.median(bare.cpu)
     bare_mem = statistics.median(bare.memory_kib)
     print(f"\n{title}")
     print(
@@ -217,7 +224,7 @@ def report(title: str, measured: list[Variant]) -> None:
         cpu = statistics.median(variant.cpu)
         memory = statistics.median(variant.memory_kib)
         print(
-            f"{variant.name:<14}{cpu:>16.3f}{cpu / bare_cpu:>8.3f}"
+            f"{variant.name:<14}{cpu:>16.3f}{_paired_ratio(variant, bare):>8.3f}"
             f"{memory / 1024:>10.1f}{(memory - bare_mem) / 1024:>8.1f}"
         )
 
