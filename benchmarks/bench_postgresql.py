@@ -3,8 +3,8 @@
 Runs a generated suite of trivial tests (5,000 by default) with no recording,
 recording into a SQLite file and recording into a fresh PostgreSQL database,
 alternated run by run so drift hits them all alike, and prints the median
-CPU time of the pytest process (and its xdist workers) with ratios to bare
-pytest measured in the same run. The server's own CPU is not counted: the
+CPU time of the pytest process (and its xdist workers) with its ratio to bare
+pytest, per round as ``bench_recording.py`` describes. The server's own CPU is not counted: the
 figure is what recording costs the CI runner. The target is a PostgreSQL
 ratio of at most 1.08; the exit status is 1 when it is missed.
 
