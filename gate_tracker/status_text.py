@@ -68,22 +68,24 @@ def render_status(document: dict[str, Any], objective: Objective) -> None:
             console.print(f"  rerun:  {escape(test)}")
 
     if not document["runs"]:
-        console.print(
-            "no runs in scope: record one with `pytest --gate NAME`, collect "
-            "history with `gate-tracker collect github`, or widen the scope "
-            "(--branch '*', --event local)"
-        )
+        console.print(f"no runs in scope: {_NO_RUNS_HINT}")
         return
     console.print(
         _runs_table(_last_runs_title(len(document["runs"])), document["runs"])
     )
 
 
+_NO_RUNS_HINT = (
+    "record one with `pytest --gate NAME`, collect history with "
+    "`gate-tracker collect github`, or widen the scope (--branch '*', --event local)"
+)
+
+
 def render_runs(gate: str, runs: Sequence[dict[str, Any]]) -> None:
     """Print a table of runs."""
     console = _console()
     if not runs:
-        console.print(f"no runs of gate {escape(gate)} in scope")
+        console.print(f"no runs of gate {escape(gate)} in scope: {_NO_RUNS_HINT}")
         return
     console.print(_runs_table(f"runs of gate {gate}", runs))
 

@@ -119,6 +119,17 @@ def test_status_with_no_runs_in_scope_exits_one_and_says_what_to_do(
     assert "no runs in scope" in result.stdout
 
 
+def test_runs_with_none_in_scope_says_how_to_widen_it(
+    tmp_path: Path, history: str
+) -> None:
+    result = gate_tracker(tmp_path, "--db", history, "runs", "--event", "schedule")
+
+    assert result.returncode == 0
+    shown = " ".join(result.stdout.split())  # rich wraps long lines
+    assert "no runs of gate e2e-gate in scope: record one with" in shown
+    assert "widen the scope (--branch '*', --event local)" in shown
+
+
 def test_status_on_an_empty_database_is_a_clear_error(tmp_path: Path) -> None:
     Store(f"sqlite:///{tmp_path / 'new.db'}").close()
 
