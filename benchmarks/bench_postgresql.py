@@ -4,9 +4,9 @@ Runs a generated suite of trivial tests (5,000 by default) with no recording,
 recording into a SQLite file and recording into a fresh PostgreSQL database,
 alternated run by run so drift hits them all alike, and prints the median
 CPU time of the pytest process (and its xdist workers) with its ratio to bare
-pytest, per round as ``bench_recording.py`` describes. The server's own CPU is not counted: the
-figure is what recording costs the CI runner. The target is a PostgreSQL
-ratio of at most 1.08; the exit status is 1 when it is missed.
+pytest, per round as ``bench_recording.py`` describes. The server's own CPU
+is not counted: the figure is what recording costs the CI runner. The target
+is a PostgreSQL ratio of at most 1.08; the exit status is 1 when it is missed.
 
     python benchmarks/bench_postgresql.py [--tests 5000] [--repeats 15]
         [--server URL] [--modes serial,xdist] [--python PATH]

@@ -59,7 +59,10 @@ def commit_and_branch(
     if environ.get("GITHUB_ACTIONS") == "true":
         branch = environ.get("GITHUB_HEAD_REF") or environ.get("GITHUB_REF_NAME")
         return environ.get("GITHUB_SHA") or None, branch or None
-    return _git_head(directory)
+    try:
+        return _git_head(directory)
+    except (OSError, ValueError):  # unreadable, or not UTF-8: commit unknown
+        return None, None
 
 
 def _git_head(directory: Path) -> tuple[str | None, str | None]:
@@ -67,10 +70,7 @@ def _git_head(directory: Path) -> tuple[str | None, str | None]:
     if git_dir is None:
         return None, None
 
-    try:
-        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None, None
+    head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
     if not head.startswith("ref: "):
         return head or None, None
 

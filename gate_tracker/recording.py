@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gate_tracker.records import TestRecord
-from gate_tracker.redaction import Redactor, failure_signature
+from gate_tracker.redaction import Redactor, failure_signature, storable
 
 MESSAGE_LIMIT = 500
 """Characters kept of a failure's short message."""
@@ -172,11 +172,14 @@ def _test_id(nodeid: str, redactor: Redactor) -> str:
 
 
 def redact_test_id(test_id: str, redactor: Redactor) -> str:
-    """``test_id`` with any secret in its parameter ids redacted."""
+    """``test_id`` with any secret in its parameter ids redacted.
+
+    A path that was not valid UTF-8 keeps its undecodable bytes as escapes.
+    """
     # Paths and function names are code; only parameter ids can carry data,
     # and so a secret.
     if "[" not in test_id:
-        return test_id
+        return storable(test_id)
     return redactor.redact(test_id)
 
 
@@ -224,7 +227,7 @@ def _location(report: Any) -> tuple[str | None, int | None]:
     if not location:
         return None, None
     line = location[1]
-    return location[0], None if line is None else int(line) + 1
+    return storable(location[0]), None if line is None else int(line) + 1
 
 
 def _describe_failure(record: TestRecord, report: Any, redactor: Redactor) -> None:

@@ -175,7 +175,7 @@ class Redactor:
         return self._redact(text)
 
     def _redact(self, text: str) -> str:
-        text = _UNSTORABLE.sub(_escaped, text)
+        text = storable(text)
         if not self._may_hold_secret(text):
             return text
         for value in self.environment_secrets:
@@ -206,6 +206,14 @@ def _environment_secrets() -> list[str]:
         and _SECRET_NAME.search(name)
     }
     return sorted(values, key=len, reverse=True)
+
+
+def storable(text: str) -> str:
+    """``text`` with NUL and lone surrogates written as their escapes, as
+    ``redact`` writes them, and nothing else changed."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return _UNSTORABLE.sub(_escaped, text)
 
 
 def _escaped(match: re.Match[str]) -> str:

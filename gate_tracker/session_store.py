@@ -24,7 +24,7 @@ from gate_tracker.direct_write import store_directly
 from gate_tracker.exceptions import GateTrackerWarning
 from gate_tracker.recording import build_tests, redact_test_id, stable_test_id
 from gate_tracker.records import SessionRecord
-from gate_tracker.redaction import Redactor, redact_args
+from gate_tracker.redaction import Redactor, redact_args, storable
 from gate_tracker.verdicts import Completeness, session_verdict
 
 if TYPE_CHECKING:
@@ -186,8 +186,8 @@ def narrowing_options(config: pytest.Config) -> list[str]:
 
 def _selection(config: pytest.Config) -> dict[str, Any]:
     return {
-        "markexpr": getattr(config.option, "markexpr", "") or "",
-        "paths": [arg for arg in config.args if "::" not in arg],
+        "markexpr": storable(getattr(config.option, "markexpr", "") or ""),
+        "paths": [storable(arg) for arg in config.args if "::" not in arg],
         "narrowed_by": narrowing_options(config),
     }
 
@@ -265,11 +265,12 @@ def _write_record_file(result: SaveResult) -> None:
     assert result.record_path is not None
     try:
         _write_record(result.session, result.record_path)
-    except OSError as err:
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
         _warn(
             result,
             f"{WARN_RECORD_FILE} cannot write the record file "
-            f"{result.record_path}: {err.strerror}",
+            f"{result.record_path}: {reason}",
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -476,6 +477,41 @@ def test_session_end_imports_bypass_assertion_rewriting(
         "hooks in sys.meta_path": 1,
     }
     assert runs(gate_db)[0].verdict == "fail"
+
+
+def test_test_file_named_with_undecodable_bytes_is_stored_escaped(
+    pytester: pytest.Pytester, gate_db: str
+) -> None:
+    # Linux file names are bytes: Python hands undecodable ones over as lone
+    # surrogates, which neither a database nor a UTF-8 record can hold.
+    name = os.fsdecode(b"test_\xff.py")
+    (pytester.path / name).write_text("def test_one():\n    assert False\n")
+
+    # pytester decodes pytest's output as UTF-8, which this name is not.
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", name),
+            *("--gate", "g", "--gate-db", gate_db, "--gate-record", "record.json"),
+        ],
+        cwd=pytester.path,
+        capture_output=True,
+        errors="backslashreplace",
+    )
+
+    assert result.returncode == 1
+    assert "gate-tracker: warning" not in result.stdout
+    assert runs(gate_db)[0].verdict == "fail"
+    record_file = read_record(pytester.path / "record.json")
+    assert record_file.selection["paths"] == ["test_\\udcff.py"]
+    assert [t.test_id for t in record_file.tests] == ["test_\\udcff.py::test_one"]
+    assert stored_tests(gate_db) == {
+        "test_\\udcff.py::test_one": ("failed", "failed", None)
+    }
+    path = gate_db.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT file FROM test_results").fetchall() == [
+            ("test_\\udcff.py",)
+        ]
 
 
 def test_gate_from_ini_and_database_from_environment(

@@ -7,7 +7,13 @@ import time
 import pytest
 
 from gate_tracker.config import display_url
-from gate_tracker.redaction import REDACTED, failure_signature, redact, redact_args
+from gate_tracker.redaction import (
+    REDACTED,
+    failure_signature,
+    redact,
+    redact_args,
+    storable,
+)
 
 # Made-up secrets in each provider's real format, none of them live.
 GITHUB_CLASSIC = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
@@ -249,6 +255,13 @@ def test_characters_no_database_can_hold_are_escaped() -> None:
 
     assert redacted == "name b'\\udc80\\udcff' and a NUL \\x00 here, token=[REDACTED]"
     assert redacted.encode("utf-8")
+
+
+def test_storable_escapes_only_what_cannot_be_stored() -> None:
+    assert (
+        storable("tests/t_\udcff.py::test_x\x00") == "tests/t_\\udcff.py::test_x\\x00"
+    )
+    assert storable("tests/t_é.py::test_token=abc") == "tests/t_é.py::test_token=abc"
 
 
 def test_values_of_secret_environment_variables_are_redacted_anywhere(
