@@ -11,7 +11,7 @@ import click
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from gate_tracker import schema
+from gate_tracker import rows
 from gate_tracker.cli import EXIT_NOT_MET, Context
 from gate_tracker.config import display_url
 from gate_tracker.database import (
@@ -42,14 +42,14 @@ def upgrade(ctx: Context) -> None:
     with _engine(ctx.db_url) as engine:
         before = schema_version(engine)
         _refuse_newer(before, shown)
-        if before.revision == schema.SCHEMA_REVISION:
-            click.echo(f"{shown} is already at revision {schema.SCHEMA_REVISION}")
+        if before.revision == rows.SCHEMA_REVISION:
+            click.echo(f"{shown} is already at revision {rows.SCHEMA_REVISION}")
             return
 
         with _translated("upgrade", shown):
             upgrade_schema(engine)
 
-    click.echo(f"upgraded {shown} from {_describe(before)} to {schema.SCHEMA_REVISION}")
+    click.echo(f"upgraded {shown} from {_describe(before)} to {rows.SCHEMA_REVISION}")
 
 
 @db_group.command("current")
@@ -70,15 +70,15 @@ def current(ctx: Context) -> None:
 
     click.echo(f"database: {shown}")
     click.echo(f"revision: {_describe(version)}")
-    click.echo(f"this gate-tracker: {schema.SCHEMA_REVISION}")
+    click.echo(f"this gate-tracker: {rows.SCHEMA_REVISION}")
     state = _state(version, ctx.db_url)
     click.echo(state)
-    if version.revision != schema.SCHEMA_REVISION:
+    if version.revision != rows.SCHEMA_REVISION:
         sys.exit(EXIT_NOT_MET)
 
 
 def _state(version: SchemaVersion, url: str) -> str:
-    if version.revision == schema.SCHEMA_REVISION:
+    if version.revision == rows.SCHEMA_REVISION:
         return "up to date"
     if not version.stamped:
         return "empty: the first command that writes creates the schema"
@@ -98,7 +98,7 @@ def _refuse_newer(version: SchemaVersion, shown: str) -> None:
         return
     raise SchemaTooNewError(
         f"the database {shown} has schema revision {version.revision}, written "
-        f"by a newer gate-tracker (this one knows up to {schema.SCHEMA_REVISION}); "
+        f"by a newer gate-tracker (this one knows up to {rows.SCHEMA_REVISION}); "
         "it was left untouched. Upgrade gate-tracker instead"
     )
 

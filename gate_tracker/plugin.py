@@ -174,7 +174,8 @@ class Recorder:
         """Runs at unconfigure, once pytest's final exit status is known."""
         self._release_sigterm()
         if self.result is not None:
-            self.result.settle_exit_status()
+            with _imports_not_rewritten(self.config):
+                self.result.settle_exit_status()
 
     # -- SIGTERM ----------------------------------------------------------------
 

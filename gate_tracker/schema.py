@@ -29,9 +29,6 @@ from sqlalchemy.types import TypeDecorator
 
 from gate_tracker.rows import COUNT_COLUMNS
 
-# Defined beside the plain rows, so the plugin's direct writer needs no SQLAlchemy.
-from gate_tracker.rows import SCHEMA_REVISION as SCHEMA_REVISION
-
 metadata = MetaData()
 
 

@@ -108,7 +108,7 @@ class Store:
 
     def _check_schema(self, *, create: bool) -> None:
         version = self._stored_version()
-        if version.revision == schema.SCHEMA_REVISION:
+        if version.revision == rows.SCHEMA_REVISION:
             return
 
         if not version.stamped:
@@ -134,7 +134,7 @@ class Store:
         raise SchemaOutdatedError(
             f"the database {self.shown_url} is at schema revision "
             f"{version.revision or 'base'}, this gate-tracker needs "
-            f"{schema.SCHEMA_REVISION}: run `{upgrade_command(self.url)}` first"
+            f"{rows.SCHEMA_REVISION}: run `{upgrade_command(self.url)}` first"
         )
 
     def schema_revision(self) -> str | None:
@@ -155,11 +155,11 @@ class Store:
                 version.create(conn, checkfirst=True)
                 conn.execute(sa.delete(version))
                 conn.execute(
-                    sa.insert(version).values(version_num=schema.SCHEMA_REVISION)
+                    sa.insert(version).values(version_num=rows.SCHEMA_REVISION)
                 )
         except StorageError:
             # Another process may have created the schema at the same moment.
-            if self.schema_revision() != schema.SCHEMA_REVISION:
+            if self.schema_revision() != rows.SCHEMA_REVISION:
                 raise
 
     def _upgrade_schema(self, revision: str | None) -> None:
@@ -169,7 +169,7 @@ class Store:
             "upgrading the schema of %s from %s to %s",
             self.shown_url,
             revision or "base",
-            schema.SCHEMA_REVISION,
+            rows.SCHEMA_REVISION,
         )
         with self._translated("upgrade"):
             upgrade_schema(self.engine)

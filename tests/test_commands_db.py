@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
-from gate_tracker import schema
+from gate_tracker import rows, schema
 from gate_tracker.cli import main
 from gate_tracker.database import open_engine, schema_version
 from gate_tracker.migrations import downgrade_schema, upgrade_schema
@@ -51,7 +51,7 @@ def test_upgrade_creates_the_whole_schema_in_an_empty_database(
 
     assert result.exit_code == 0, result.output
     assert "from none (empty database) to 0001" in result.output
-    assert _revision(any_db_url) == schema.SCHEMA_REVISION
+    assert _revision(any_db_url) == rows.SCHEMA_REVISION
     engine = open_engine(any_db_url)
     assert set(sa.inspect(engine).get_table_names()) >= set(schema.metadata.tables)
     engine.dispose()

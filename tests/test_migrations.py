@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from gate_tracker import schema
+from gate_tracker import rows, schema
 from gate_tracker.database import open_engine, schema_version
 from gate_tracker.exceptions import SchemaOutdatedError, SchemaTooNewError
 from gate_tracker.migrations import (
@@ -133,13 +133,13 @@ def test_migrations_build_exactly_the_schema_of_create_all(
 
 
 def test_head_revision_is_the_revision_the_code_needs() -> None:
-    assert head_revision() == schema.SCHEMA_REVISION
+    assert head_revision() == rows.SCHEMA_REVISION
     assert known_revisions() == {"0001"}
 
 
 def test_a_new_store_is_stamped_at_the_head_revision(sqlite_url: str) -> None:
     with Store(sqlite_url) as store:
-        assert store.schema_revision() == schema.SCHEMA_REVISION
+        assert store.schema_revision() == rows.SCHEMA_REVISION
 
 
 def test_downgrade_to_base_leaves_only_an_empty_version_table(
@@ -172,7 +172,7 @@ def test_a_sqlite_database_behind_upgrades_itself(sqlite_url: str) -> None:
         outcome = store.record_session(build_session(1))
         runs = store.runs("e2e-gate")
 
-    assert revision == schema.SCHEMA_REVISION
+    assert revision == rows.SCHEMA_REVISION
     assert outcome.stored
     assert [run.id for run in runs] == [outcome.run_id]
 
@@ -251,7 +251,7 @@ def test_upgrading_twice_changes_nothing_the_second_time(any_db_url: str) -> Non
     upgrade_schema(engine)
 
     assert _snapshot(any_db_url) == first
-    assert schema_version(engine).revision == schema.SCHEMA_REVISION
+    assert schema_version(engine).revision == rows.SCHEMA_REVISION
     engine.dispose()
 
 
@@ -299,7 +299,7 @@ def test_the_built_wheel_ships_migrations_that_run_without_alembic_ini(
 
     where, revision = done.stdout.split()
     assert Path(where).is_relative_to(target)
-    assert revision == schema.SCHEMA_REVISION
+    assert revision == rows.SCHEMA_REVISION
     assert sorted(p.name for p in workdir.iterdir()) == ["gate.db"]
 
 

@@ -444,7 +444,7 @@ def test_session_end_imports_bypass_assertion_rewriting(
     # for any gate-tracker module imported outside the session's end.
     pytester.makeconftest(
         """
-        import pathlib, sys
+        import json, pathlib, sys
         import pytest
 
         pytest.register_assert_rewrite("gate_tracker")
@@ -458,7 +458,7 @@ def test_session_end_imports_bypass_assertion_rewriting(
                              "gate_tracker.direct_write", "test_a")
             }
             loaders["hooks in sys.meta_path"] = sys.meta_path.count(hook)
-            pathlib.Path("loaders.txt").write_text(repr(loaders))
+            pathlib.Path("loaders.json").write_text(json.dumps(loaders))
         """
     )
     pytester.makepyfile(test_a="def test_one(): assert [1] == [2]\n")
@@ -468,7 +468,7 @@ def test_session_end_imports_bypass_assertion_rewriting(
     )
 
     result.stdout.fnmatch_lines(["*At index 0 diff: 1 != 2*"])  # rewritten test
-    loaders = eval((pytester.path / "loaders.txt").read_text())
+    loaders = json.loads((pytester.path / "loaders.json").read_text())
     assert loaders == {
         "gate_tracker.objective": "AssertionRewritingHook",
         "gate_tracker.session_store": "SourceFileLoader",
